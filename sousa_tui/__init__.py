@@ -1,0 +1,1 @@
+"""The SOUSAphone console. It reads run directories and never imports torch."""
