@@ -7,6 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sousa_train.manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
+
+EXIT_USAGE = 2
+
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     from sousa_train.data.demo import run_demo_data
@@ -25,12 +29,130 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return run_check(Path(args.path))
 
 
+def _cmd_list(args: argparse.Namespace) -> int:
+    manifest = load_manifest(Path(args.manifest))
+    width = max(len(n) for n in manifest.names())
+    for name, cfg in manifest.experiments.items():
+        data = (
+            cfg.data.path
+            or f"demo ({cfg.data.demo.clips_per_rudiment if cfg.data.demo else '?'}/rudiment)"
+        )
+        print(
+            f"{name:<{width}}  {cfg.model}/{cfg.variant:<6} {cfg.strategy:<14} "
+            f"{cfg.data.name}: {data}" + (f"  - {cfg.description}" if cfg.description else "")
+        )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sousa_train.train import RunBusyError, run_experiment
+
+    manifest = load_manifest(Path(args.manifest))
+    cfg = manifest.get(args.experiment, args.overrides)
+    try:
+        return run_experiment(
+            cfg, runs_dir=Path(args.runs_dir), manifest=manifest.path, fresh=args.fresh
+        )
+    except RunBusyError as exc:
+        print(f"sousa-train: {exc}", file=sys.stderr)
+        return 1
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import logging
+
+    from sousa_train.evaluate import EvalError, evaluate_run
+    from sousa_train.runlog import RunDir
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        report = evaluate_run(RunDir(Path(args.run_dir)), args.split, checkpoint=args.checkpoint)
+    except EvalError as exc:
+        print(f"sousa-train: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.split}: balanced accuracy {report['balanced_accuracy']:.4f}, accuracy "
+        f"{report['accuracy']:.4f}, top-5 {report['top5_accuracy']:.4f}, macro F1 "
+        f"{report['macro_f1']:.4f} ({report['num_clips']} clips)"
+    )
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from sousa_train.runlog import effective_state, find_runs, iter_events
+
+    runs = find_runs(Path(args.runs_dir))
+    if not runs:
+        print(f"no runs under {args.runs_dir}")
+        return 0
+    print(
+        f"{'experiment':<24} {'run':<22} {'state':<9} {'step':>7} "
+        f"{'best val bal.acc':>16} {'test bal.acc':>12}"
+    )
+    for run in runs:
+        best, test, step = None, None, 0
+        for event in iter_events(run.events):
+            step = event.get("step", step)
+            value = event.get("val/balanced_accuracy")
+            if value is not None and (best is None or value > best):
+                best = value
+            if event.get("kind") == "eval" and event.get("split") == "test":
+                test = event.get("balanced_accuracy")
+        print(
+            f"{run.root.parent.name:<24} {run.run_id:<22} {effective_state(run):<9} {step:>7} "
+            f"{_fmt(best):>16} {_fmt(test):>12}"
+        )
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sousa-train",
         description="Train and evaluate drum-rudiment classifiers on SOUSA-format data.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def manifest_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--manifest",
+            default=str(DEFAULT_MANIFEST),
+            help="experiment manifest (default: ./experiments.toml)",
+        )
+
+    lst = sub.add_parser("list", help="experiments in the manifest")
+    manifest_arg(lst)
+    lst.set_defaults(func=_cmd_list)
+
+    run = sub.add_parser("run", help="train an experiment (resumes its unfinished latest run)")
+    run.add_argument("experiment", help="experiment name from the manifest")
+    run.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="override a setting, e.g. train.max_epochs=5 loader.batch_size=16",
+    )
+    manifest_arg(run)
+    run.add_argument(
+        "--runs-dir", default="runs", help="where run directories go (default: ./runs)"
+    )
+    run.add_argument(
+        "--fresh", action="store_true", help="start a new run even if one is unfinished"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    ev = sub.add_parser("eval", help="evaluate a run's checkpoint on a split")
+    ev.add_argument("run_dir", help="a run directory, runs/<experiment>/<run_id>")
+    ev.add_argument("--split", choices=("val", "test"), default="test")
+    ev.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    ev.set_defaults(func=_cmd_eval)
+
+    runs = sub.add_parser("runs", help="runs with their state and best metric")
+    runs.add_argument("--runs-dir", default="runs")
+    runs.set_defaults(func=_cmd_runs)
 
     demo = sub.add_parser("demo-data", help="render the built-in demo data set (SOUSA layout)")
     demo.add_argument("--out", required=True, help="folder to write the data set into")
@@ -50,7 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ManifestError as exc:
+        print(f"sousa-train: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sousa_train.models.base import AudioClassifier
-
-Builder = Callable[..., AudioClassifier]
+if TYPE_CHECKING:
+    from sousa_train.models.base import AudioClassifier
 
 
 @dataclass(frozen=True)

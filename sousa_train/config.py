@@ -1,0 +1,142 @@
+"""The typed settings of one experiment. Every field is read by the trainer; none is decorative.
+
+Kept free of heavy imports: the manifest validator, ``sousa-train list`` and the
+console all load it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """Parameters of a built-in demo data set, rendered into the cache folder on first use."""
+
+    clips_per_rudiment: int = 40
+    seed: int = 0
+    sample_rate: int = 16000
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named data set: a SOUSA-format folder, or a demo set generated on first use."""
+
+    name: str
+    path: str | None = None
+    demo: DemoData | None = None
+
+
+@dataclass(frozen=True)
+class SelectSettings:
+    """Which clips of the data set the run uses."""
+
+    tempo_min: float | None = None
+    tempo_max: float | None = None
+    soundfonts: tuple[str, ...] = ()
+    augmentation_presets: tuple[str, ...] = ()
+    skill_tiers: tuple[str, ...] = ()
+    max_clips_per_split: int | None = None
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """How clips become batches."""
+
+    batch_size: int = 32
+    num_workers: int = 1
+    clip_seconds: float = 3.0
+    eval_hop_seconds: float = 1.5
+    cache: str = "disk"
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    """AdamW with linear warm-up then cosine decay."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.05
+    min_lr_fraction: float = 0.01
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    accumulate_grad_batches: int = 1
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Batch-level augmentation, applied on the training device."""
+
+    freq_masks: int = 2
+    freq_mask_width: int = 12
+    time_masks: int = 2
+    time_mask_width: int = 20
+    mixup_alpha: float = 0.0
+    time_stretch: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The loop: length, precision, device, stopping, logging cadence."""
+
+    max_epochs: int = 30
+    max_minutes: float | None = None
+    precision: str = "auto"
+    accelerator: str = "auto"
+    devices: int = 1
+    seed: int = 0
+    early_stop_patience: int = 8
+    log_every_steps: int = 10
+    max_nonfinite_batches: int = 3
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: model x strategy x data, plus settings."""
+
+    name: str
+    model: str
+    strategy: str
+    data: DatasetSpec
+    variant: str | None = None
+    pretrained: str | None = None
+    sample_rate: int | None = None
+    description: str = ""
+    select: SelectSettings = field(default_factory=SelectSettings)
+    loader: LoaderSettings = field(default_factory=LoaderSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SECTIONS: dict[str, type] = {
+    "select": SelectSettings,
+    "loader": LoaderSettings,
+    "optim": OptimSettings,
+    "augment": AugmentSettings,
+    "train": TrainSettings,
+}
+PRECISIONS = ("auto", "32", "32-true", "bf16-mixed", "16-mixed")
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
+CACHES = ("disk", "memory", "none")
+
+
+def experiment_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Rebuild a config written by ``to_dict`` (config.json), for eval and resume checks."""
+    data = dict(data)
+    spec = dict(data.pop("data"))
+    demo = spec.pop("demo", None)
+    sections = {key: cls(**_tuples(data.pop(key, {}))) for key, cls in SECTIONS.items()}
+    return ExperimentConfig(
+        data=DatasetSpec(**spec, demo=DemoData(**demo) if demo else None),
+        **data,
+        **sections,
+    )
+
+
+def _tuples(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

@@ -1,0 +1,68 @@
+"""Clips -> batches for Lightning. Workers decode, resample and crop; nothing more."""
+
+from __future__ import annotations
+
+import signal
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from sousa_train.config import LoaderSettings
+from sousa_train.data.cache import make_cache
+from sousa_train.data.clips import Clip, Split
+from sousa_train.data.dataset import ClipDataset, collate_clips
+from sousa_train.data.reader import SousaDataset
+from sousa_train.data.sources import cache_dir
+
+
+class ClipDataModule(L.LightningDataModule):
+    def __init__(self, dataset: SousaDataset, loader: LoaderSettings, sample_rate: int) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.loader = loader
+        self.sample_rate = sample_rate
+        self.clip_samples = round(loader.clip_seconds * sample_rate)
+        self.eval_hop = max(1, round(loader.eval_hop_seconds * sample_rate))
+        self.cache = make_cache(
+            loader.cache,
+            fingerprint=dataset.fingerprint,
+            sample_rate=sample_rate,
+            cache_dir=cache_dir(),
+        )
+
+    def clips(self, split: Split) -> list[Clip]:
+        return self.dataset.clips(split)
+
+    def make_dataset(self, split: Split, *, train: bool) -> ClipDataset:
+        return ClipDataset(
+            self.clips(split),
+            sample_rate=self.sample_rate,
+            clip_samples=self.clip_samples,
+            train=train,
+            cache=self.cache,
+            eval_hop=self.eval_hop,
+        )
+
+    def loader_for(self, split: Split, *, train: bool) -> DataLoader:
+        workers = self.loader.num_workers
+        return DataLoader(
+            self.make_dataset(split, train=train),
+            batch_size=self.loader.batch_size,
+            shuffle=train,
+            num_workers=workers,
+            collate_fn=collate_clips,
+            persistent_workers=workers > 0,
+            pin_memory=False,
+            worker_init_fn=_ignore_interrupts if workers > 0 else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader_for("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader_for("val", train=False)
+
+
+def _ignore_interrupts(worker_id: int) -> None:
+    """Ctrl-C reaches the whole process group; only the main process decides how to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

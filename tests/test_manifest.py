@@ -1,0 +1,185 @@
+"""The manifest: the shipped file loads, every mistake is one clear paragraph and exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sousa_train.manifest import ManifestError, load_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = """
+[datasets.d]
+demo = { clips_per_rudiment = 3 }
+
+[experiments.e]
+model = "efficientat"
+strategy = "from_scratch"
+data = "d"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "experiments.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_manifest_has_smoke_and_demo_quick() -> None:
+    manifest = load_manifest(REPO / "experiments.toml")
+    assert {"smoke", "demo-quick"} <= set(manifest.names())
+    smoke = manifest.experiments["smoke"]
+    assert smoke.variant == "tiny"
+    assert smoke.data.demo is not None and smoke.data.demo.clips_per_rudiment <= 10
+    # defaults merge under the experiment's own tables
+    assert manifest.experiments["demo-quick"].loader.clip_seconds == 3.0
+
+
+def test_defaults_and_dataset_path_resolution(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[datasets.real]
+path = "data/sousa"
+[defaults]
+model = "efficientat"
+strategy = "from_scratch"
+data = "real"
+[defaults.optim]
+lr = 0.01
+[experiments.a]
+optim = { weight_decay = 0.5 }
+""",
+    )
+    cfg = load_manifest(path).experiments["a"]
+    assert cfg.data.path == str((tmp_path / "data/sousa").resolve())
+    assert cfg.optim.lr == 0.01 and cfg.optim.weight_decay == 0.5
+    assert cfg.variant == "mn04"  # the model's default variant
+
+
+def test_matrix_expands_every_combination(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        BASE
+        + """
+[datasets.d2]
+demo = { clips_per_rudiment = 4 }
+[matrix.grid]
+model = ["efficientat"]
+variant = ["tiny", "mn04"]
+strategy = "from_scratch"
+data = ["d", "d2"]
+train = { max_epochs = 3 }
+""",
+    )
+    manifest = load_manifest(path)
+    grid = [n for n in manifest.names() if n.startswith("grid-")]
+    assert sorted(grid) == sorted(
+        f"grid-efficientat-{v}-{d}" for v in ("tiny", "mn04") for d in ("d", "d2")
+    )
+    cfg = manifest.experiments["grid-efficientat-tiny-d2"]
+    assert cfg.variant == "tiny" and cfg.data.name == "d2" and cfg.train.max_epochs == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        ("[experiments.e.train]\nmax_epoch = 3\n", ["experiments.e.train.max_epoch", "max_epochs"]),
+        (
+            "[experiments.e.train]\nmax_epochs = 'three'\n",
+            ["experiments.e.train.max_epochs", "integer"],
+        ),
+        ("[experiments.e.loader]\ncache = 'ram'\n", ["loader.cache", "disk, memory, none"]),
+        ("[experiments.e.train]\nprecision = 'half'\n", ["train.precision", "bf16-mixed"]),
+        (
+            "[experiments.x]\nmodel = 'wavlm'\nstrategy = 'from_scratch'\ndata = 'd'\n",
+            ["experiments.x.model", "'wavlm'", "efficientat"],
+        ),
+        (
+            "[experiments.x]\nmodel = 'efficientat'\nstrategy = 'lorax'\ndata = 'd'\n",
+            ["experiments.x.strategy", "from_scratch", "full_finetune"],
+        ),
+        (
+            "[experiments.x]\nmodel = 'efficientat'\nstrategy = 'from_scratch'\ndata = 'nope'\n",
+            ["experiments.x.data", "'nope'", "valid choices: d"],
+        ),
+        (
+            "[experiments.x]\nmodel = 'efficientat'\nvariant = 'mn99'\n"
+            "strategy = 'from_scratch'\ndata = 'd'\n",
+            ["experiments.x.variant", "mn40"],
+        ),
+        (
+            "[experiments.x]\nmodel = 'efficientat'\nstrategy = 'full_finetune'\ndata = 'd'\n",
+            ["full_finetune", "pretrained"],
+        ),
+        (
+            "[experiments.x]\nmodel = 'efficientat'\nstrategy = 'from_scratch'\n",
+            ["experiments.x", "no 'data'"],
+        ),
+        ("[datasets.y]\npath = 'a'\ndemo = {}\n", ["datasets.y", "exactly one"]),
+        ("[bogus]\na = 1\n", ["unknown key 'bogus'", "experiments"]),
+    ],
+)
+def test_errors_name_file_key_and_choices(tmp_path: Path, extra: str, needles: list[str]) -> None:
+    path = write(tmp_path, BASE + extra)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    message = str(info.value)
+    assert str(path) in message
+    for needle in needles:
+        assert needle in message
+    assert "\n" not in message  # one paragraph
+
+
+def test_overrides_apply_and_are_validated(tmp_path: Path) -> None:
+    manifest = load_manifest(write(tmp_path, BASE))
+    cfg = manifest.get(
+        "e",
+        ["train.max_epochs=7", "optim.lr=0.5", "variant=tiny", "select.skill_tiers=['beginner']"],
+    )
+    assert cfg.train.max_epochs == 7 and cfg.optim.lr == 0.5 and cfg.variant == "tiny"
+    assert cfg.select.skill_tiers == ("beginner",)
+    assert manifest.experiments["e"].train.max_epochs != 7  # the manifest itself is unchanged
+    with pytest.raises(ManifestError, match=r"train\.max_epochs must be an integer"):
+        manifest.get("e", ["train.max_epochs=soon"])
+    with pytest.raises(ManifestError, match=r"key\.sub=value"):
+        manifest.get("e", ["train.max_epochs"])
+    with pytest.raises(ManifestError, match="no experiment named 'f'"):
+        manifest.get("f")
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sousa_train.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_malformed_manifest_exits_2_with_one_paragraph(tmp_path: Path) -> None:
+    path = write(tmp_path, "[experiments.e\nmodel = 1\n")
+    result = run_cli("run", "e", "--manifest", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(path) in result.stderr and "not valid TOML" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_list_and_bad_override(tmp_path: Path) -> None:
+    listed = run_cli("list", "--manifest", str(REPO / "experiments.toml"), cwd=tmp_path)
+    assert listed.returncode == 0 and "smoke" in listed.stdout and "demo-quick" in listed.stdout
+    bad = run_cli(
+        "run",
+        "smoke",
+        "train.max_epochz=1",
+        "--manifest",
+        str(REPO / "experiments.toml"),
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "train.max_epochz" in bad.stderr and "command line" in bad.stderr
