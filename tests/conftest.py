@@ -1,0 +1,65 @@
+"""Shared fixtures: the real SOUSA sample and small FLAC data sets the tests write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sousa-real-mini"
+
+
+@pytest.fixture(scope="session")
+def fixture_root() -> Path:
+    assert (FIXTURE / "labels" / "samples.parquet").is_file(), f"missing fixture {FIXTURE}"
+    return FIXTURE
+
+
+@pytest.fixture
+def fixture_copy(tmp_path: Path, fixture_root: Path) -> Path:
+    """A writable copy of the real fixture, for tests that damage it."""
+    return Path(shutil.copytree(fixture_root, tmp_path / "sousa"))
+
+
+def write_tone_set(
+    root: Path, slugs: list[str], per_split: int = 2, rate: int = 22050, seconds: float = 1.0
+) -> Path:
+    """A small SOUSA-layout data set of real FLAC tones, one profile per split."""
+    rows = []
+    splits = {
+        "train_profile_ids": ["p-train"],
+        "val_profile_ids": ["p-val"],
+        "test_profile_ids": ["p-test"],
+    }
+    t = np.arange(int(rate * seconds)) / rate
+    for s_i, split in enumerate(("train", "val", "test")):
+        for slug_i, slug in enumerate(slugs):
+            for k in range(per_split):
+                sid = f"{split}_{slug}_{k}"
+                rel = f"audio/{slug}/{sid}.flac"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                tone = 0.3 * np.sin(2 * np.pi * (220 + 40 * slug_i + 5 * k + s_i) * t)
+                sf.write(root / rel, tone.astype(np.float32), rate, subtype="PCM_16")
+                rows.append(
+                    {
+                        "sample_id": sid,
+                        "profile_id": f"p-{split}",
+                        "rudiment_slug": slug,
+                        "tempo_bpm": 100 + 10 * k,
+                        "skill_tier": "beginner",
+                        "augmentation_preset": "clean_studio",
+                        "soundfont": "synth",
+                        "audio_path": rel,
+                        "duration_sec": seconds,
+                    }
+                )
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), root / "labels" / "samples.parquet")
+    (root / "splits.json").write_text(json.dumps(splits))
+    return root

@@ -1,0 +1,255 @@
+"""Real `sousa-train run smoke` processes: the run directory contract, stop, kill, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from sousa_train.runlog import RunDir, find_runs, iter_events
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST = REPO / "experiments.toml"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One cache folder for the module, so the tiny demo set is rendered once."""
+    cache = tmp_path_factory.mktemp("cache")
+    return {**os.environ, "SOUSA_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+
+
+def train_cmd(runs: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "sousa_train.cli",
+        "run",
+        "smoke",
+        "--manifest",
+        str(MANIFEST),
+        "--runs-dir",
+        str(runs),
+        *extra,
+    ]
+
+
+def run_smoke(runs: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        train_cmd(runs, *extra),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=runs.parent,
+    )
+
+
+def only_run(runs: Path) -> RunDir:
+    found = find_runs(runs, "smoke")
+    assert len(found) == 1, found
+    return found[0]
+
+
+def wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def assert_events_whole(run: RunDir) -> list[dict]:
+    lines = run.events.read_text().splitlines()
+    for line in lines:
+        json.loads(line)
+    return list(iter_events(run.events))
+
+
+def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str, str]) -> None:
+    runs = tmp_path / "runs"
+    result = run_smoke(runs, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test balanced accuracy" in result.stdout
+    run = only_run(runs)
+
+    config = json.loads(run.config.read_text())
+    assert config["experiment"]["name"] == "smoke"
+    assert [c["slug"] for c in config["classes"]][:2] == [
+        "single_stroke_roll",
+        "single_stroke_four",
+    ]
+    assert len(config["classes"]) == 40
+    assert 0 < config["parameters"]["trainable"] <= config["parameters"]["total"]
+    assert config["versions"]["torch"] and config["versions"]["lightning"]
+
+    status = json.loads(run.status.read_text())
+    assert status["state"] == "finished" and status["reason"] in ("completed", "early_stopped")
+
+    events = assert_events_whole(run)
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    for kind in ("metric", "epoch", "checkpoint", "eval"):
+        assert kind in kinds, kind
+    metric = next(e for e in events if e["kind"] == "metric")
+    for key in (
+        "step",
+        "epoch",
+        "train/loss",
+        "lr",
+        "samples_per_sec",
+        "epoch_progress",
+        "eta_sec",
+        "grad_norm",
+        "peak_mem_mb",
+    ):
+        assert key in metric, key
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    assert len(epochs) == 2 and all(0 <= e["val/balanced_accuracy"] <= 1 for e in epochs)
+
+    assert run.best_ckpt.is_file() and run.last_ckpt.is_file()
+    log_text = run.log.read_text()
+    assert "run directory" in log_text and "\r" not in log_text  # no progress-bar debris
+
+    for split in ("val", "test"):
+        out = run.eval_dir(split)
+        metrics = json.loads((out / "metrics.json").read_text())
+        confusion = json.loads((out / "confusion.json").read_text())
+        predictions = pq.read_table(out / "predictions.parquet").to_pylist()
+        assert len(confusion["matrix"]) == 40 and all(len(r) == 40 for r in confusion["matrix"])
+        assert sum(map(sum, confusion["matrix"])) == metrics["num_clips"] == len(predictions) > 0
+        correct = sum(p["label"] == p["pred"] for p in predictions)
+        assert metrics["accuracy"] == pytest.approx(correct / len(predictions))
+        assert metrics["checkpoint"] == "best"
+        row = predictions[0]
+        assert len(row["top5_ids"]) == 5 and row["top5_ids"][0] == row["pred"]
+        assert row["top5_probs"] == sorted(row["top5_probs"], reverse=True)
+        for key in ("sample_id", "audio_path", "tempo_bpm", "skill_tier", "augmentation_preset"):
+            assert row[key] is not None, key
+        assert set(metrics["per_class"]) >= {"flam", "lesson_25"}
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "sousa_train.cli", "runs", "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert "smoke" in listed.stdout and "finished" in listed.stdout
+
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sousa_train.cli",
+            "eval",
+            str(run.root),
+            "--split",
+            "val",
+            "--checkpoint",
+            "last",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads((run.eval_dir("val") / "metrics.json").read_text())["checkpoint"] == "last"
+
+    fresh = run_smoke(runs, env, "train.max_epochs=1")  # a finished run is never resumed
+    assert fresh.returncode == 0, fresh.stderr
+    assert len(find_runs(runs, "smoke")) == 2
+
+
+def test_sigkill_mid_run_then_resume_in_the_same_directory(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        train_cmd(runs, "train.max_epochs=4"),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def saved_last() -> bool:
+            found = find_runs(runs, "smoke")
+            return bool(found) and any(
+                e["kind"] == "checkpoint" and e["path"].endswith("last.ckpt")
+                for e in iter_events(found[0].events)
+            )
+
+        wait_for(saved_last)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    run = only_run(runs)
+    assert json.loads(run.status.read_text())["state"] == "running"  # as the kill left it
+    steps_before = max(e.get("step", 0) for e in iter_events(run.events))
+
+    result = run_smoke(runs, env, "train.max_epochs=4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert only_run(runs).root == run.root
+    events = assert_events_whole(run)
+    starts = [e for e in events if e["kind"] == "start"]
+    assert [s["resumed"] for s in starts] == [False, True]
+    resumed_at = events.index(starts[1])
+    first_metric = next(e for e in events[resumed_at:] if e["kind"] == "metric")
+    assert first_metric["step"] > 0 and first_metric["step"] <= steps_before + 20
+    assert json.loads(run.status.read_text())["state"] == "finished"
+    assert max(e["epoch"] for e in events if e["kind"] == "epoch") == 3
+
+
+def test_sigterm_saves_a_checkpoint_and_ends_as_stopped(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        train_cmd(runs, "train.max_epochs=50"),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: (
+                bool(find_runs(runs, "smoke"))
+                and any(
+                    e["kind"] == "metric" for e in iter_events(find_runs(runs, "smoke")[0].events)
+                )
+            )
+        )
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert code == 128 + signal.SIGTERM
+    run = only_run(runs)
+    assert json.loads(run.status.read_text())["state"] == "stopped"
+    assert run.last_ckpt.is_file()
+    events = assert_events_whole(run)
+    assert events[-1]["kind"] == "end" and events[-1]["reason"] == "stopped"
+    assert "stopping after this batch" in run.log.read_text()
+
+
+def test_divergence_fails_the_run_naming_the_step(tmp_path: Path, env: dict[str, str]) -> None:
+    runs = tmp_path / "runs"
+    result = run_smoke(runs, env, "optim.lr=1e30", "optim.warmup_fraction=0")
+    assert result.returncode == 1
+    run = only_run(runs)
+    status = json.loads(run.status.read_text())
+    assert status["state"] == "failed" and "at step" in status["error"]
+    errors = [e for e in iter_events(run.events) if e["kind"] == "error"]
+    assert len(errors) == 1 and "diverged" in errors[0]["message"]
+    assert "Traceback" in run.log.read_text()
