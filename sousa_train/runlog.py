@@ -64,7 +64,7 @@ class RunDir:
     """Paths of one run directory."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).absolute()
         self.config = self.root / "config.json"
         self.events = self.root / "events.jsonl"
         self.status = self.root / "status.json"

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real SOUSA sample and small FLAC data sets the tests write."""
+"""Shared fixtures: the real SOUSA sample, and small real-FLAC data sets the tests write."""
 
 from __future__ import annotations
 
@@ -12,19 +12,25 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+# CI clones the repository with shared/ beside it: <repo>/../shared/fixtures.
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sousa-real-mini"
 
 
 @pytest.fixture(scope="session")
 def fixture_root() -> Path:
-    assert (FIXTURE / "labels" / "samples.parquet").is_file(), f"missing fixture {FIXTURE}"
+    """The real generator output (12 clips, 4 rudiments, 3 splits); read-only."""
+    if not (FIXTURE / "labels" / "samples.parquet").is_file():
+        pytest.fail(f"missing fixture {FIXTURE}: check out shared/ beside the repository")
     return FIXTURE
 
 
 @pytest.fixture
 def fixture_copy(tmp_path: Path, fixture_root: Path) -> Path:
     """A writable copy of the real fixture, for tests that damage it."""
-    return Path(shutil.copytree(fixture_root, tmp_path / "sousa"))
+    copy = Path(shutil.copytree(fixture_root, tmp_path / "sousa"))
+    for path in (copy, *copy.rglob("*")):  # the shared fixture is read-only
+        path.chmod(path.stat().st_mode | 0o200)
+    return copy
 
 
 def write_tone_set(
@@ -63,3 +69,19 @@ def write_tone_set(
     pq.write_table(pa.Table.from_pylist(rows), root / "labels" / "samples.parquet")
     (root / "splits.json").write_text(json.dumps(splits))
     return root
+
+
+def damage_audio(paths: list[Path]) -> dict[str, Path]:
+    """Break the first four files in the four ways real copies break; returns them by kind.
+
+    ``garbage``: a FLAC magic number then random bytes; ``empty``: zero bytes; ``missing``:
+    deleted; ``truncated``: the first third of a valid FLAC (header intact, body cut).
+    """
+    garbage, empty, missing, truncated = paths[:4]
+    rng = np.random.default_rng(0)
+    garbage.write_bytes(b"fLaC" + rng.bytes(2048))
+    empty.write_bytes(b"")
+    missing.unlink()
+    whole = truncated.read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 3])
+    return {"garbage": garbage, "empty": empty, "missing": missing, "truncated": truncated}

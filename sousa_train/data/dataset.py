@@ -1,7 +1,9 @@
-"""The torch Dataset of clips: decode (or read the cache), resample, crop. Nothing more.
+"""The torch Dataset of clips: read the cache or decode and resample, then crop. Nothing more.
 
-A clip whose audio cannot be read yields a marker instead of raising; the collate
-function drops it and reports its path, so one bad file never kills a run.
+Features and augmentation run on whole batches on the training device, so loader workers
+only do the work that must happen per file. A clip whose audio cannot be read yields a
+marker instead of raising; :func:`collate_clips` drops it and reports its path, so one bad
+file among thousands never kills a run.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from sousa_train.data.cache import NoCache, WaveCache
 from sousa_train.data.clips import Clip
 
 log = logging.getLogger(__name__)
-_warned: set[str] = set()
+_warned: set[str] = set()  # per process: each bad path is logged once, not once per epoch
+
+Item = dict[str, Any]
 
 
-class ClipDataset(Dataset):
+class ClipDataset(Dataset[Item]):
+    """Train items are one random crop ``wave`` [clip_samples]; eval items are all windows
+    ``wave`` [W, clip_samples] of the clip (see :func:`eval_windows`), so nothing is unseen."""
+
     def __init__(
         self,
         clips: list[Clip],
@@ -35,28 +42,28 @@ class ClipDataset(Dataset):
         self.sample_rate = sample_rate
         self.clip_samples = clip_samples
         self.train = train
-        self.cache = cache or NoCache()
-        self.eval_hop = eval_hop or clip_samples // 2
+        self.cache: WaveCache = cache if cache is not None else NoCache()
+        self.eval_hop = eval_hop or max(1, clip_samples // 2)
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def waveform(self, clip: Clip) -> torch.Tensor:
+        """The whole clip, mono at ``sample_rate``: from the cache, else decoded and cached."""
         wave = self.cache.get(clip)
         if wave is None:
-            wave = load_audio(clip.path, self.sample_rate)
-            self.cache.put(clip, wave)
+            wave = self.cache.put(clip, load_audio(clip.path, self.sample_rate))
         return wave
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Item:
         clip = self.clips[index]
         try:
             wave = self.waveform(clip)
         except AudioError as exc:
             if str(exc.path) not in _warned:
                 _warned.add(str(exc.path))
-                log.warning("skipping unreadable clip %s", exc)
-            return {"bad": str(clip.path), "index": index}
+                log.warning("skipping clip %s: %s", exc.path, exc.reason)
+            return {"skipped": str(clip.path), "index": index, "clip_samples": self.clip_samples}
         if self.train:
             wave = random_crop(wave, self.clip_samples)
         else:
@@ -64,25 +71,30 @@ class ClipDataset(Dataset):
         return {"wave": wave, "label": clip.label, "index": index}
 
 
-def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack good clips; eval windows of all clips are concatenated with an owner index."""
-    good = [item for item in items if "bad" not in item]
-    skipped = [item["bad"] for item in items if "bad" in item]
+def collate_clips(items: list[Item]) -> dict[str, Any]:
+    """Batch the good clips and report the bad ones.
+
+    ``wave`` [M, clip_samples] holds every window of every good clip (M == B in train mode),
+    ``owner`` [M] says which of the B good clips a row belongs to, ``label`` and ``index``
+    [B] are per clip, ``skipped`` lists the paths of the clips dropped. A batch of only bad
+    clips has B == 0 (callers skip it).
+    """
+    good = [item for item in items if "skipped" not in item]
+    skipped = [item["skipped"] for item in items if "skipped" in item]
     if not good:
+        width = items[0]["clip_samples"] if items else 0
         return {
-            "wave": torch.zeros(0, 0),
+            "wave": torch.zeros(0, width),
             "owner": torch.zeros(0, dtype=torch.long),
             "label": torch.zeros(0, dtype=torch.long),
             "index": torch.zeros(0, dtype=torch.long),
             "skipped": skipped,
         }
-    waves = [
-        item["wave"] if item["wave"].dim() == 2 else item["wave"].unsqueeze(0) for item in good
-    ]
-    owner = torch.cat([torch.full((w.shape[0],), i, dtype=torch.long) for i, w in enumerate(waves)])
+    waves = [item["wave"] if item["wave"].dim() == 2 else item["wave"][None] for item in good]
+    counts = torch.tensor([w.shape[0] for w in waves])
     return {
         "wave": torch.cat(waves),
-        "owner": owner,
+        "owner": torch.repeat_interleave(torch.arange(len(waves)), counts),
         "label": torch.tensor([item["label"] for item in good], dtype=torch.long),
         "index": torch.tensor([item["index"] for item in good], dtype=torch.long),
         "skipped": skipped,
@@ -90,12 +102,14 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def pool_windows(logits: torch.Tensor, owner: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Per-clip scores: the mean of each clip's window log-probabilities [B, C].
+    """Per-clip scores [B, C]: the mean of each clip's window log-probabilities.
 
-    Averaging log-probabilities (a product of window likelihoods) lets one confident
-    window outvote several unsure ones, and stays a valid input to softmax/argmax.
+    Averaging log-probabilities (a geometric mean of the window distributions) lets a window
+    that clearly hears the rudiment outweigh windows of near-silence that are merely unsure,
+    where averaging raw logits would let one window's large scale dominate. The result is a
+    valid input to softmax, argmax and cross-entropy.
     """
     logp = logits.float().log_softmax(-1)
-    sums = torch.zeros(batch_size, logp.shape[-1], device=logp.device).index_add_(0, owner, logp)
+    sums = logp.new_zeros(batch_size, logp.shape[-1]).index_add_(0, owner, logp)
     counts = torch.bincount(owner, minlength=batch_size).clamp_min(1).unsqueeze(-1)
     return sums / counts
