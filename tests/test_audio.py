@@ -1,0 +1,110 @@
+"""Decoding real FLAC (the fixture's stereo 24-bit, files written here, broken ones) and windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio
+
+from sousa_train.data import audio
+from sousa_train.data.reader import open_dataset
+from tests.conftest import damage_audio
+
+
+def test_stereo_24bit_44k_becomes_mono_16k_of_the_right_length(fixture_root: Path) -> None:
+    path = open_dataset(fixture_root).clips("test")[0].path
+    info = sf.info(path)
+    assert (info.channels, info.samplerate, info.subtype) == (2, 44100, "PCM_24")
+    wave = audio.load_audio(path, 16000)
+    assert wave.dim() == 1 and wave.dtype == torch.float32
+    assert wave.shape[0] == -(-info.frames * 16000 // 44100)  # ceil, as torchaudio resamples
+    stereo, _ = sf.read(path, dtype="float32")
+    expected = torchaudio.functional.resample(torch.from_numpy(stereo.mean(1)), 44100, 16000)
+    assert torch.allclose(wave, expected, atol=1e-5)
+
+
+def test_channels_are_averaged_and_any_subtype_reads(tmp_path: Path) -> None:
+    t = np.arange(8000) / 8000
+    left = 0.5 * np.sin(2 * np.pi * 440 * t)
+    for subtype in ("PCM_16", "PCM_24"):
+        path = tmp_path / f"{subtype}.flac"
+        sf.write(path, np.stack([left, 0.5 * left], 1), 8000, subtype=subtype)
+        wave = audio.load_audio(path, 8000)  # same rate: no resampling
+        assert wave.shape == (8000,)
+        assert np.allclose(wave.numpy(), 0.75 * left, atol=1e-4)
+    wav = tmp_path / "float.wav"
+    sf.write(wav, left.astype(np.float32), 8000, subtype="FLOAT")
+    assert np.allclose(audio.load_audio(wav, 8000).numpy(), left, atol=1e-6)
+
+
+def test_one_resampling_kernel_per_rate_pair(fixture_root: Path, tmp_path: Path) -> None:
+    clips = open_dataset(fixture_root).all_clips()
+    audio.resampler.cache_clear()
+    for clip in clips[:3]:
+        audio.load_audio(clip.path, 16000)
+    info = audio.resampler.cache_info()
+    assert (info.currsize, info.misses, info.hits) == (1, 1, 2)
+    audio.load_audio(clips[0].path, 32000)
+    sf.write(tmp_path / "low.flac", np.zeros(1600, np.float32) + 0.1, 16000)
+    audio.load_audio(tmp_path / "low.flac", 16000)  # already at the rate: no kernel at all
+    assert audio.resampler.cache_info().currsize == 2
+
+
+def test_broken_files_raise_audio_error_naming_the_path(tmp_path: Path) -> None:
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"c{i}.flac")
+        sf.write(paths[-1], np.sin(np.arange(44100, dtype=np.float32)) * 0.3, 44100)
+    broken = damage_audio(paths)
+    reasons = {"missing": "not found", "empty": "empty file", "garbage": "cannot decode"}
+    reasons["truncated"] = ""  # libsndfile says "lost sync", or fewer frames than the header
+    for kind, path in broken.items():
+        with pytest.raises(audio.AudioError) as info:
+            audio.load_audio(path, 16000)
+        assert info.value.path == path and str(path) in str(info.value)
+        assert reasons[kind] in info.value.reason
+    silent = tmp_path / "silent.wav"  # FLAC cannot hold zero frames; WAV can
+    sf.write(silent, np.zeros((0, 2), np.float32), 16000)
+    with pytest.raises(audio.AudioError, match="no audio frames"):
+        audio.load_audio(silent, 16000)
+
+
+def test_eval_windows_cover_a_long_clip_to_its_end() -> None:
+    rate, window, hop = 16000, 3 * 16000, 16000 * 3 // 2
+    wave = torch.arange(19 * rate + 123, dtype=torch.float32)  # the longest SOUSA clips
+    windows = audio.eval_windows(wave, window, hop)
+    assert windows.shape[1] == window
+    assert windows[0, 0] == 0 and windows[-1, -1] == wave[-1]  # last window ends at the end
+    starts = windows[:, 0].long()
+    assert (starts[1:-1] - starts[:-2] == hop).all() and starts[-1] - starts[-2] <= hop
+    assert torch.equal(torch.unique(windows), wave)  # every sample is in some window
+
+
+def test_eval_windows_edge_cases() -> None:
+    wave = torch.arange(10_000, dtype=torch.float32)
+    exact = audio.eval_windows(wave, 4000, 3000)  # 6000 = 2 hops: no duplicate last window
+    assert exact[:, 0].tolist() == [0, 3000, 6000]
+    assert audio.eval_windows(wave, 10_000, 10).shape == (1, 10_000)
+    short = audio.eval_windows(torch.ones(100), 3000, 1500)
+    assert short.shape == (1, 3000) and short[0, :100].sum() == 100 and short[0, 100:].sum() == 0
+    with pytest.raises(ValueError, match="must be positive"):
+        audio.eval_windows(wave, 4000, 0)
+
+
+def test_random_crop_is_in_bounds_padded_and_seedable() -> None:
+    wave = torch.arange(10_000, dtype=torch.float32)
+
+    def starts(seed: int) -> list[int]:
+        g = torch.Generator().manual_seed(seed)
+        return [int(audio.random_crop(wave, 3000, g)[0]) for _ in range(50)]
+
+    assert starts(0) == starts(0) and starts(0) != starts(1)
+    assert len(set(starts(0))) > 10 and min(starts(0)) >= 0 and max(starts(0)) <= 7000
+    crop = audio.random_crop(wave, 3000, torch.Generator().manual_seed(3))
+    assert torch.equal(crop, torch.arange(crop[0], crop[0] + 3000, dtype=torch.float32))
+    padded = audio.random_crop(torch.ones(100), 3000)
+    assert padded.shape == (3000,) and padded[:100].sum() == 100 and padded[100:].sum() == 0
