@@ -64,5 +64,7 @@ class ClipDataModule(L.LightningDataModule):
 
 
 def _ignore_interrupts(worker_id: int) -> None:
-    """Ctrl-C reaches the whole process group; only the main process decides how to stop."""
+    """Ctrl-C, `pkill` and schedulers signal the whole process group; only the main process
+    decides how to stop (it checkpoints, then shuts its workers down itself)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
