@@ -60,7 +60,7 @@ class RunEvents(L.Callback):
         assert isinstance(pl_module, RudimentClassifier)
         if batch["skipped"]:
             self.runlog.event("skip", paths=list(batch["skipped"]), step=trainer.global_step)
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         self._window_samples += int(batch["label"].numel())
         if loss is not None:
             self._window_loss += float(loss)

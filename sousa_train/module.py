@@ -97,6 +97,8 @@ class RudimentClassifier(L.LightningModule):
     ) -> None:
         """Clip by norm and keep the norm for the step events; drop non-finite updates."""
         params = [p for p in self.parameters() if p.grad is not None]
+        if not params:  # the batch was skipped: nothing was back-propagated
+            return
         max_norm = self.optim.grad_clip if self.optim.grad_clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         self.last_grad_norm = float(norm)
