@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import time
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--manifest", default="experiments.toml")
     parser.add_argument("--batches", type=int, default=30)
     args = parser.parse_args()
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_manifest(Path(args.manifest)).get(args.experiment, args.overrides)
     accel = resolve_accelerator(cfg.train.accelerator, torch)
     device = torch.device("cuda" if accel == "cuda" else accel)
