@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,14 +62,5 @@ def open_experiment_data(cfg: ExperimentConfig) -> SousaDataset:
     """The experiment's data set with its clip selection applied."""
     from sousa_train.data.reader import open_dataset
 
-    s = cfg.select
-    selection = ClipFilter(
-        tempo_min=s.tempo_min,
-        tempo_max=s.tempo_max,
-        soundfonts=s.soundfonts,
-        augmentation_presets=s.augmentation_presets,
-        skill_tiers=s.skill_tiers,
-        max_clips_per_split=s.max_clips_per_split,
-        seed=cfg.train.seed,
-    )
+    selection = ClipFilter(**asdict(cfg.select), seed=cfg.train.seed)
     return open_dataset(dataset_root(cfg.data), selection)
