@@ -102,6 +102,7 @@ class ExperimentConfig:
     variant: str | None = None
     pretrained: str | None = None
     sample_rate: int | None = None
+    n_mels: int | None = None
     description: str = ""
     select: SelectSettings = field(default_factory=SelectSettings)
     loader: LoaderSettings = field(default_factory=LoaderSettings)

@@ -52,15 +52,9 @@ def checkpoint_path(run: RunDir, which: str) -> Path:
 
 def load_classifier(cfg: ExperimentConfig, ckpt: Path) -> torch.nn.Module:
     """The run's model with the checkpoint's weights; no pretrained file is needed."""
-    from sousa_train.models.registry import build_model
+    from sousa_train.models.registry import experiment_model
 
-    model = build_model(
-        cfg.model,
-        variant=cfg.variant or "",
-        num_classes=len(RUDIMENTS),
-        pretrained=None,
-        sample_rate=cfg.sample_rate,
-    )
+    model = experiment_model(cfg, pretrained=None)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     model.load_state_dict(weights)

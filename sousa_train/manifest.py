@@ -38,6 +38,7 @@ EXPERIMENT_SCALARS = (
     "variant",
     "pretrained",
     "sample_rate",
+    "n_mels",
     "strategy",
     "data",
     "description",
@@ -207,6 +208,7 @@ def _resolve(
         variant=variant or MODELS[model].default_variant,
         pretrained=pretrained,
         sample_rate=_opt_int(origin, f"{where}.sample_rate", table.get("sample_rate")),
+        n_mels=_opt_int(origin, f"{where}.n_mels", table.get("n_mels")),
         description=_typed(origin, f"{where}.description", table.get("description", ""), str),
         **sections,
     )

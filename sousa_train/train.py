@@ -132,21 +132,15 @@ def _fit_and_evaluate(
     from sousa_train.data.datamodule import ClipDataModule
     from sousa_train.data.sources import open_experiment_data
     from sousa_train.evaluate import evaluate_run
-    from sousa_train.models.registry import build_model
+    from sousa_train.models.registry import experiment_model
     from sousa_train.module import RudimentClassifier
-    from sousa_train.rudiments import NUM_CLASSES, RUDIMENTS
+    from sousa_train.rudiments import RUDIMENTS
     from sousa_train.strategies import apply_strategy
 
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dataset = open_experiment_data(cfg)
     dataset.require_trainable()
-    model = build_model(
-        cfg.model,
-        variant=cfg.variant or "",
-        num_classes=NUM_CLASSES,
-        pretrained=cfg.pretrained,
-        sample_rate=cfg.sample_rate,
-    )
+    model = experiment_model(cfg, pretrained=cfg.pretrained)
     apply_strategy(model, cfg.strategy)
     accelerator = resolve_accelerator(cfg.train.accelerator, torch)
     precision = resolve_precision(cfg.train.precision, accelerator)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sousa_train.config import ExperimentConfig
     from sousa_train.models.base import AudioClassifier
 
 
@@ -19,6 +20,8 @@ class ModelEntry:
     variants: tuple[str, ...]
     default_variant: str
     sample_rate: int
+    mel_bins_setting: bool = False
+    """Whether the builder takes ``n_mels`` (fewer mel bins make a from-scratch model cheaper)."""
 
 
 # Kept import-free so `sousa-train list` and manifest validation stay fast.
@@ -29,6 +32,7 @@ MODELS: dict[str, ModelEntry] = {
         variants=("tiny", "mn04", "mn10", "mn20", "mn30", "mn40"),
         default_variant="mn04",
         sample_rate=32000,
+        mel_bins_setting=True,
     ),
 }
 
@@ -52,6 +56,7 @@ def build_model(
     num_classes: int,
     pretrained: str | None = None,
     sample_rate: int | None = None,
+    n_mels: int | None = None,
 ) -> AudioClassifier:
     """Build a registered model; each model module exposes ``build(...)``."""
     e = entry(name)
@@ -59,10 +64,32 @@ def build_model(
         raise UnknownModelError(
             f"model {name!r} has no variant {variant!r}; choose one of: {', '.join(e.variants)}"
         )
+    options = {}
+    if n_mels is not None:
+        if not e.mel_bins_setting:
+            raise UnknownModelError(
+                f"model {name!r} has a fixed mel filterbank; remove the n_mels setting"
+            )
+        options["n_mels"] = n_mels
     module = importlib.import_module(e.module)
     return module.build(
         variant=variant,
         num_classes=num_classes,
         pretrained=pretrained,
         sample_rate=sample_rate or e.sample_rate,
+        **options,
+    )
+
+
+def experiment_model(cfg: ExperimentConfig, *, pretrained: str | None) -> AudioClassifier:
+    """The experiment's model for its 40 classes; ``pretrained=None`` when a checkpoint follows."""
+    from sousa_train.rudiments import NUM_CLASSES
+
+    return build_model(
+        cfg.model,
+        variant=cfg.variant or "",
+        num_classes=NUM_CLASSES,
+        pretrained=pretrained,
+        sample_rate=cfg.sample_rate,
+        n_mels=cfg.n_mels,
     )
