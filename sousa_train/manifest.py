@@ -184,6 +184,15 @@ def _resolve(
     if pretrained is not None:
         pretrained = _typed(origin, f"{where}.pretrained", pretrained, str)
     needs = STRATEGIES[strategy].needs_pretrained
+    if needs and not MODELS[model].has_pretrained:
+        raise ManifestError(
+            f"{origin}: {where}: model {model!r} has no pretrained weights, so strategy "
+            f"{strategy!r} cannot apply; use 'from_scratch'."
+        )
+    if table.get("n_mels") is not None and not MODELS[model].mel_bins_setting:
+        raise ManifestError(
+            f"{origin}: {where}.n_mels: model {model!r} has a fixed mel filterbank; remove it."
+        )
     if needs and not pretrained:
         raise ManifestError(
             f"{origin}: {where}: strategy {strategy!r} fine-tunes pretrained weights but "

@@ -120,6 +120,11 @@ train = { max_epochs = 3 }
             "[experiments.x]\nmodel = 'efficientat'\nstrategy = 'from_scratch'\n",
             ["experiments.x", "no 'data'"],
         ),
+        (
+            "[experiments.x]\nmodel = 'rhythmcnn'\nstrategy = 'full_finetune'\n"
+            "pretrained = 'w.pt'\ndata = 'd'\n",
+            ["experiments.x", "'rhythmcnn' has no pretrained weights", "from_scratch"],
+        ),
         ("[datasets.y]\npath = 'a'\ndemo = {}\n", ["datasets.y", "exactly one"]),
         ("[bogus]\na = 1\n", ["unknown key 'bogus'", "experiments"]),
     ],

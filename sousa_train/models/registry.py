@@ -22,6 +22,8 @@ class ModelEntry:
     sample_rate: int
     mel_bins_setting: bool = False
     """Whether the builder takes ``n_mels`` (fewer mel bins make a from-scratch model cheaper)."""
+    has_pretrained: bool = True
+    """Whether published weights exist; without them only ``from_scratch`` makes sense."""
 
 
 # Kept import-free so `sousa-train list` and manifest validation stay fast.
@@ -33,6 +35,15 @@ MODELS: dict[str, ModelEntry] = {
         default_variant="mn04",
         sample_rate=32000,
         mel_bins_setting=True,
+    ),
+    "rhythmcnn": ModelEntry(
+        name="rhythmcnn",
+        module="sousa_train.models.rhythm_cnn",
+        variants=("tiny", "small", "base"),
+        default_variant="small",
+        sample_rate=16000,
+        mel_bins_setting=True,
+        has_pretrained=False,
     ),
 }
 
