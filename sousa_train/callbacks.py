@@ -14,6 +14,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Timer
 
 from sousa_train.metrics import summary
 from sousa_train.module import RudimentClassifier
@@ -85,7 +86,7 @@ class RunEvents(L.Callback):
             "grad_norm": pl_module.last_grad_norm,
             "peak_mem_mb": peak_memory_mb(pl_module.device),
             "elapsed_sec": elapsed,
-            "eta_sec": elapsed * (1 - done) / done,
+            "eta_sec": self._eta(trainer, elapsed * (1 - done) / done),
         }
         self.runlog.event("metric", **fields)
         if self.progress_lines and now - self._last_line >= 10:
@@ -104,6 +105,14 @@ class RunEvents(L.Callback):
         self._window_samples = 0
         self._window_loss = 0.0
         self._window_batches = 0
+
+    @staticmethod
+    def _eta(trainer: L.Trainer, by_steps: float) -> float:
+        """Seconds left: by steps, or sooner when train.max_minutes will stop the run."""
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is None:
+            return by_steps
+        return min(by_steps, timer.time_remaining("train") or 0.0)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert isinstance(pl_module, RudimentClassifier)

@@ -13,6 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -145,13 +146,15 @@ class RudimentClassifier(L.LightningModule):
             lr=self.optim.lr,
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(total * self.optim.warmup_fraction)
+        warmup = self.optim.warmup_fraction
         floor = self.optim.min_lr_fraction
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
 
         def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            done = run_fraction(step + 1, total, timer)
+            if done < warmup:
+                return done / warmup
+            progress = (done - warmup) / max(1e-9, 1.0 - warmup)
             return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -159,3 +162,17 @@ class RudimentClassifier(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def run_fraction(step: int, total: int, timer: Timer | None) -> float:
+    """How much of the run is done: by steps, or by the clock when train.max_minutes is set.
+
+    Whichever runs out first sets the schedule, so a run cut by the clock still warms up
+    and ends with a small learning rate instead of stopping at its peak.
+    """
+    done = step / total
+    if timer is not None:
+        elapsed = timer.time_elapsed("train")
+        remaining = timer.time_remaining("train") or 0.0
+        done = max(done, elapsed / max(1e-9, elapsed + remaining))
+    return min(1.0, done)

@@ -210,12 +210,14 @@ def test_sigkill_mid_run_then_resume_in_the_same_directory(
     assert max(e["epoch"] for e in events if e["kind"] == "epoch") == 3
 
 
+@pytest.mark.parametrize("workers", [0, 1])
 def test_sigterm_saves_a_checkpoint_and_ends_as_stopped(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], workers: int
 ) -> None:
+    """With loader workers too: they ignore SIGTERM, and the process must still exit."""
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
-        train_cmd(runs, "train.max_epochs=50"),
+        train_cmd(runs, "train.max_epochs=50", f"loader.num_workers={workers}"),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
@@ -231,7 +233,7 @@ def test_sigterm_saves_a_checkpoint_and_ends_as_stopped(
             )
         )
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=120)
+        code = proc.wait(timeout=60)
     finally:
         proc.kill()
     assert code == 128 + signal.SIGTERM
@@ -241,6 +243,21 @@ def test_sigterm_saves_a_checkpoint_and_ends_as_stopped(
     events = assert_events_whole(run)
     assert events[-1]["kind"] == "end" and events[-1]["reason"] == "stopped"
     assert "stopping after this batch" in run.log.read_text()
+
+
+def test_time_limit_still_anneals_the_learning_rate(tmp_path: Path, env: dict[str, str]) -> None:
+    """A 500-epoch schedule cut at 15 s must still decay, by the clock."""
+    runs = tmp_path / "runs"
+    result = run_smoke(
+        runs, env, "train.max_epochs=500", "train.max_minutes=0.25", "train.log_every_steps=1"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = assert_events_whole(only_run(runs))
+    assert [e["reason"] for e in events if e["kind"] == "end"] == ["time_limit"]
+    metrics = [e for e in events if e["kind"] == "metric"]
+    lrs = [e["lr"] for e in metrics]
+    assert lrs[-1] < 0.3 * max(lrs)  # by steps alone it would still be at its peak
+    assert max(e["eta_sec"] for e in metrics) <= 15.5  # the ETA knows the clock will stop it
 
 
 def test_divergence_fails_the_run_naming_the_step(tmp_path: Path, env: dict[str, str]) -> None:

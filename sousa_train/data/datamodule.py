@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing
 import signal
 
 import lightning as L
@@ -68,3 +70,14 @@ def _ignore_interrupts(worker_id: int) -> None:
     decides how to stop (it checkpoints, then shuts its workers down itself)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@atexit.register
+def _end_workers_at_exit() -> None:
+    """A run stopped mid-epoch still holds its persistent loader workers. At exit,
+    multiprocessing ends them with SIGTERM, which they ignore, then waits for them forever;
+    ending them here first (atexit runs this before multiprocessing's own handler) lets the
+    process exit."""
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join(timeout=5)
