@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import TextIO
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Lightning's advertisements, not information about the run.
+_NOISE = ("💡 Tip:",)
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_NOISE)
 
 
 class _Tee:
@@ -49,6 +55,7 @@ def capture_output(log_path: Path) -> Iterator[None]:
     sys.stderr = _Tee(old_err, log_file)  # type: ignore[assignment]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
+    handler.addFilter(_not_noise)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)

@@ -118,6 +118,7 @@ def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str,
     assert run.best_ckpt.is_file() and run.last_ckpt.is_file()
     log_text = run.log.read_text()
     assert "run directory" in log_text and "\r" not in log_text  # no progress-bar debris
+    assert "Tip:" not in log_text  # nor advertisements
 
     for split in ("val", "test"):
         out = run.eval_dir(split)
