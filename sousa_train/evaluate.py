@@ -83,8 +83,13 @@ def evaluate_run(
     rows: list[tuple[Clip, torch.Tensor]] = []
     skipped: list[str] = []
     started = time.monotonic()
+    tenths = 0
     for batch in data.loader_for(split, train=False):
         skipped.extend(batch["skipped"])
+        done = len(rows) + len(skipped) + len(batch["index"])
+        if done * 10 // max(len(clips), 1) > tenths:  # progress for the console, every 10 %
+            tenths = done * 10 // max(len(clips), 1)
+            log.info("%s split: %d/%d clips evaluated", split, done, len(clips))
         label = batch["label"].to(device)
         if label.numel() == 0:
             continue

@@ -1,0 +1,91 @@
+"""Playing one clip at a time through sounddevice, without ever blocking the console.
+
+sounddevice (and the PortAudio library under it) is imported on first use, so a machine
+without PortAudio or without an output device still runs every other part of the console;
+`unavailable()` then returns the one line the UI shows instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import soundfile as sf
+
+
+class PlaybackError(RuntimeError):
+    """A clip that could not be played; the message names the file or the missing device."""
+
+
+class Player:
+    """One output stream at a time: a new clip stops the previous one."""
+
+    def __init__(self) -> None:
+        self._sd: ModuleType | None = None
+        self._lock = threading.Lock()
+        self.now_playing: str | None = None
+
+    def unavailable(self) -> str | None:
+        """None when sound can be played, else a one-line reason with what to do.
+
+        PortAudio lists devices only when it starts, so a failed look restarts it and looks
+        again: a sound server started after the console is then found.
+        """
+        with self._lock:
+            try:
+                import sounddevice as sd
+            except (OSError, ImportError):
+                return "No audio playback: PortAudio is not installed (install libportaudio2)."
+            if not self._has_output(sd):
+                sd._terminate()
+                sd._initialize()
+                if not self._has_output(sd):
+                    return "No audio playback: no output device found (start a sound server)."
+            self._sd = sd
+            return None
+
+    @staticmethod
+    def _has_output(sd: ModuleType) -> bool:
+        try:
+            sd.query_devices(kind="output")
+        except (sd.PortAudioError, ValueError):
+            return False
+        return True
+
+    def play(self, path: Path, label: str) -> None:
+        """Decode ``path`` and start it playing; returns at once (call it off the UI thread)."""
+        reason = self.unavailable()
+        if reason:
+            raise PlaybackError(reason)
+        try:
+            audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        except (OSError, RuntimeError) as exc:
+            raise PlaybackError(
+                f"{path}: cannot read this clip ({exc}); is the data set still where the "
+                "run's config.json says (data_root)?"
+            ) from exc
+        assert self._sd is not None
+        try:
+            self._sd.play(audio, rate)
+        except self._sd.PortAudioError as exc:
+            raise PlaybackError(f"The audio device refused {path.name}: {exc}") from exc
+        self.now_playing = label
+
+    def stop(self) -> None:
+        if self._sd is not None:
+            self._sd.stop()
+        self.now_playing = None
+
+    @property
+    def playing(self) -> bool:
+        """True while the last clip is still sounding; clears ``now_playing`` when it ends."""
+        if self._sd is None or self.now_playing is None:
+            return False
+        try:
+            active = self._sd.get_stream().active
+        except RuntimeError:
+            active = False
+        if not active:
+            self.now_playing = None
+        return active

@@ -1,0 +1,285 @@
+"""The evaluation browser on a real finished `smoke` run, driven through Textual's pilot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from rich.console import Console
+from textual.app import App
+from textual.widgets import DataTable, ProgressBar, Static
+
+from sousa_train.rudiments import FAMILIES, NUM_CLASSES, RUDIMENTS, SLUGS
+from sousa_train.runlog import find_runs
+from sousa_tui.evaluation import EvalScreen
+from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
+from sousa_tui.evaluation.tables import load_eval, per_rudiment, summary
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Host(App[None]):
+    """A bare app that opens the browser, as the console does."""
+
+    def __init__(self, run_dir: Path, split: str = "test") -> None:
+        super().__init__()
+        self.run_dir, self.split = run_dir, split
+
+    def on_mount(self) -> None:
+        self.push_screen(EvalScreen(self.run_dir, self.split))
+
+
+async def opened(pilot, timeout: float = 120.0) -> EvalScreen:
+    """Wait until the screen has shown its data (after an eval subprocess if one runs)."""
+    screen = pilot.app.screen
+    assert isinstance(screen, EvalScreen)
+    for _ in range(int(timeout / 0.1)):
+        if screen.data is not None:
+            await pilot.pause()
+            return screen
+        await pilot.pause(0.1)
+    raise AssertionError(f"evaluation never opened: {screen.query_one('#eval-status').render()}")
+
+
+@pytest.fixture(scope="module")
+def cache_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cache = tmp_path_factory.mktemp("cache")
+    return {**os.environ, "SOUSA_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, cache_env: dict[str, str]) -> Path:
+    """One real finished `sousa-train run smoke` (about 16 s) shared by the module."""
+    runs = tmp_path_factory.mktemp("runs")
+    cmd = [sys.executable, "-m", "sousa_train.cli", "run", "smoke", "--runs-dir", str(runs)]
+    done = subprocess.run(
+        [*cmd, "--manifest", str(REPO / "experiments.toml")],
+        env=cache_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = find_runs(runs, "smoke")
+    return run.root
+
+
+def parquet_rows(run_dir: Path, split: str = "test") -> list[dict]:
+    return pq.read_table(run_dir / "eval" / split / "predictions.parquet").to_pylist()
+
+
+def test_numbers_agree_with_the_metrics_training_wrote(smoke_run: Path) -> None:
+    """The console's numpy figures equal torchmetrics' in metrics.json and confusion.json."""
+    data = load_eval(smoke_run, "test")
+    metrics = json.loads((smoke_run / "eval/test/metrics.json").read_text())
+    confusion = json.loads((smoke_run / "eval/test/confusion.json").read_text())
+    assert data.confusion.tolist() == confusion["matrix"]
+    s = summary(data)
+    for key, value in (
+        ("accuracy", s.accuracy),
+        ("balanced_accuracy", s.balanced_accuracy),
+        ("top5_accuracy", s.top5_accuracy),
+        ("macro_f1", s.macro_f1),
+    ):
+        assert value == pytest.approx(metrics[key], abs=1e-6), key
+    for row in per_rudiment(data.confusion):
+        expected = metrics["per_class"][row.slug]
+        assert row.precision == pytest.approx(expected["precision"], abs=1e-6)
+        assert row.recall == pytest.approx(expected["recall"], abs=1e-6)
+        assert row.f1 == pytest.approx(expected["f1"], abs=1e-6)
+        assert row.support == expected["support"]
+
+
+async def test_matrix_cells_match_predictions_and_list_their_clips(smoke_run: Path) -> None:
+    rows = parquet_rows(smoke_run)
+    app = Host(smoke_run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = await opened(pilot)
+        heatmap = screen.query_one(ConfusionHeatmap)
+        expected = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=int)
+        for r in rows:
+            expected[r["label"], r["pred"]] += 1
+        assert (heatmap.confusion == expected).all()
+
+        # Walk the cursor to the commonest cell of the second rudiment and read it.
+        true = 1
+        pred = int(expected[true].argmax())
+        await pilot.press("2", "down", *["right"] * pred)
+        assert heatmap.cursor == (true, pred)
+        n = int(expected[true, pred])
+        pct = 100 * n / expected[true].sum()
+        info = str(screen.query_one("#cell-info", Static).render())
+        assert info == f"{RUDIMENTS[true].name} -> {RUDIMENTS[pred].name}: {n} ({pct:.1f} %)"
+
+        await pilot.press("enter")
+        await pilot.pause()
+        listed = screen.query_one("#mistake-table", DataTable)
+        assert screen.query_one("#views").active == "mistakes"
+        got = [listed.get_row_at(i)[-1] for i in range(listed.row_count)]
+        want = [r["sample_id"] for r in rows if (r["label"], r["pred"]) == (true, pred)]
+        assert sorted(got) == sorted(want) and got
+
+        await pilot.press("a")
+        await pilot.pause()
+        assert listed.row_count == sum(r["label"] != r["pred"] for r in rows)
+
+
+async def test_normalised_toggle_and_family_matrix(smoke_run: Path) -> None:
+    rows = parquet_rows(smoke_run)
+    family = {r.class_id: FAMILIES.index(r.family) for r in RUDIMENTS}
+    want = np.zeros((len(FAMILIES), len(FAMILIES)), dtype=int)
+    for r in rows:
+        want[family[r["label"]], family[r["pred"]]] += 1
+    app = Host(smoke_run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = await opened(pilot)
+        families = screen.query_one(FamilyMatrix)
+        assert (families.counts == want).all()
+        await pilot.press("2", "n")
+        assert screen.query_one(ConfusionHeatmap).normalised and families.normalised
+        console = Console(width=80, record=True, file=io.StringIO())
+        console.print(families.content)
+        shown = console.export_text()
+        assert (
+            f"{100 * want[3, 3] / want[3].sum():.0f}%" in shown and "%" in shown.split("roll")[-1]
+        )
+
+
+async def test_rudiment_table_sorts_by_any_column(smoke_run: Path) -> None:
+    app = Host(smoke_run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("3")
+        table = screen.query_one("#rudiment-table", DataTable)
+        by_pas = {r.pas: r for r in per_rudiment(screen.data.confusion)}
+
+        def column(attr: str) -> list:
+            return [getattr(by_pas[table.get_row_at(i)[0]], attr) for i in range(table.row_count)]
+
+        table.move_cursor(column=4)  # recall
+        await pilot.press("s")
+        assert column("recall") == sorted(column("recall"))
+        await pilot.press("s")
+        assert column("recall") == sorted(column("recall"), reverse=True)
+        assert column("pas") != sorted(column("pas"))  # the sort moved rows, not only values
+        screen.sort_by("rudiment")
+        assert column("name") == sorted(r.name for r in RUDIMENTS)
+        screen.sort_by("support")
+        assert column("support") == sorted(column("support"))
+
+
+async def test_export_writes_png_and_csvs_into_eval(smoke_run: Path, tmp_path: Path) -> None:
+    run = Path(shutil.copytree(smoke_run, tmp_path / "smoke" / smoke_run.name))
+    app = Host(run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        await opened(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+    folder = run / "eval" / "test"
+    with open(folder / "confusion.csv") as fh:
+        table = list(csv.reader(fh))
+    assert table[0][1:] == list(SLUGS)
+    matrix = [[int(v) for v in row[1:]] for row in table[1:]]
+    assert matrix == json.loads((folder / "confusion.json").read_text())["matrix"]
+    with open(folder / "per_rudiment.csv") as fh:
+        rudiments = list(csv.DictReader(fh))
+    assert [r["rudiment"] for r in rudiments] == list(SLUGS)
+    assert sum(int(r["support"]) for r in rudiments) == len(parquet_rows(run))
+    with Image.open(folder / "confusion.png") as image:
+        assert image.width > 40 * 10 and image.height > 40 * 10
+
+
+async def test_missing_split_is_evaluated_by_a_subprocess(
+    smoke_run: Path, tmp_path: Path, cache_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOUSA_CACHE_DIR", cache_env["SOUSA_CACHE_DIR"])
+    run = Path(shutil.copytree(smoke_run, tmp_path / "smoke" / smoke_run.name))
+    shutil.rmtree(run / "eval" / "val")
+    app = Host(run, "val")
+    async with app.run_test(size=(140, 50)) as pilot:
+        await pilot.pause(0.5)
+        assert app.screen.query_one("#evaluating").display
+        screen = await opened(pilot)
+        assert screen.query_one("#views").display
+        assert summary(screen.data).num_clips == len(parquet_rows(run, "val"))
+        bar = screen.query_one(ProgressBar)
+        assert bar.total == bar.progress == summary(screen.data).num_clips
+
+
+async def test_without_portaudio_the_ui_says_so_and_still_works(
+    smoke_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # as if PortAudio were missing
+    app = Host(smoke_run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = await opened(pilot)
+        await pilot.pause(0.3)
+        status = str(screen.query_one("#status", Static).render())
+        assert status.startswith("No audio playback") and "\n" not in status
+        await pilot.press("4", "p")
+        await pilot.pause(0.3)
+        assert str(screen.query_one("#status", Static).render()).startswith("No audio playback")
+        await pilot.press("2", "enter")
+        assert screen.query_one("#views").active == "mistakes"
+
+
+def write_eval(run: Path, rows: list[dict], data_root: Path) -> Path:
+    """A run directory holding only what the browser reads: config.json and predictions."""
+    (run / "eval" / "test").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"data_root": str(data_root)}))
+    pq.write_table(pa.Table.from_pylist(rows), run / "eval" / "test" / "predictions.parquet")
+    return run
+
+
+def synthetic_rows() -> list[dict]:
+    """A plausible model: mostly right, wrong mostly within a family; fixed seed."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for r in RUDIMENTS:
+        same_family = [o.class_id for o in RUDIMENTS if o.family == r.family]
+        for k in range(10):
+            roll = rng.random()
+            pred = r.class_id if roll < 0.7 else int(rng.choice(same_family))
+            if roll > 0.95:
+                pred = int(rng.integers(NUM_CLASSES))
+            rows.append(
+                {
+                    "sample_id": f"{r.slug}_{k}",
+                    "audio_path": f"audio/{r.slug}/{r.slug}_{k}.flac",
+                    "label": r.class_id,
+                    "pred": pred,
+                    "confidence": float(rng.uniform(0.3, 0.99)),
+                    "top5_ids": [pred, *[(pred + i) % NUM_CLASSES for i in range(1, 5)]],
+                    "tempo_bpm": float(60 + 12 * k),
+                    "skill_tier": ("beginner", "intermediate", "advanced", "professional")[k % 4],
+                    "augmentation_preset": ("clean_studio", "gym")[k % 2],
+                }
+            )
+    return rows
+
+
+def test_matrix_screen_snapshot(
+    snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # the same status line everywhere
+    run = write_eval(tmp_path / "demo" / "20260101-000000-snap", synthetic_rows(), tmp_path)
+
+    async def open_matrix(pilot) -> None:
+        screen = await opened(pilot)
+        while not str(screen.query_one("#status", Static).render()):
+            await pilot.pause(0.05)
+        await pilot.press("2", "down", "down", "right")
+        await pilot.pause()
+
+    assert snap_compare(Host(run), run_before=open_matrix, terminal_size=(140, 50))
