@@ -67,7 +67,8 @@ class Player:
             ) from exc
         assert self._sd is not None
         try:
-            self._sd.play(audio, rate)
+            # High latency: a busy console (or a busy CPU) must not starve the audio callback.
+            self._sd.play(audio, rate, latency="high")
         except self._sd.PortAudioError as exc:
             raise PlaybackError(f"The audio device refused {path.name}: {exc}") from exc
         self.now_playing = label
@@ -79,13 +80,17 @@ class Player:
 
     @property
     def playing(self) -> bool:
-        """True while the last clip is still sounding; clears ``now_playing`` when it ends."""
+        """True while the last clip is still sounding."""
         if self._sd is None or self.now_playing is None:
             return False
         try:
-            active = self._sd.get_stream().active
-        except RuntimeError:
-            active = False
-        if not active:
-            self.now_playing = None
-        return active
+            return bool(self._sd.get_stream().active)
+        except RuntimeError:  # nothing was ever played
+            return False
+
+    def ended(self) -> bool:
+        """True once when a clip has run to its end, so the UI clears its indicator once."""
+        if self.now_playing is None or self.playing:
+            return False
+        self.now_playing = None
+        return True

@@ -437,7 +437,7 @@ class EvalScreen(Screen[None]):
 
     def refresh_playing(self) -> None:
         """Clears the playing indicator when a clip ends on its own."""
-        if self.player.now_playing is not None and not self.player.playing:
+        if self.player.ended():
             self.set_status("")
             self.refresh_bindings()
 

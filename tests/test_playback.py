@@ -1,0 +1,231 @@
+"""Playback for real: PulseAudio with a null sink, clips played from the browser, the sink's
+monitor recorded with parec and compared with the clip that should have sounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+from textual.app import App
+from textual.widgets import Static
+
+from sousa_train.rudiments import class_id
+from sousa_tui.evaluation import EvalScreen
+
+SINK = "sousa_test"
+RATE = 44100
+MISTAKE = "beg008_flam_accent_122bpm_fluidr3g_gym"  # shown as single_ratamacue
+REFERENCE = "adv012_single_ratamacue_135bpm_fluidr3g_gym"  # a correct single_ratamacue
+OTHER = "adv013_single_paradiddle_177bpm_fluidr3g_marchingfield"
+
+
+@pytest.fixture(scope="module")
+def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Our own PulseAudio daemon with one null sink, on a private socket; stopped afterwards."""
+    tools = {name: shutil.which(name) for name in ("pulseaudio", "parec", "pactl")}
+    if not all(tools.values()):
+        pytest.skip(
+            "PulseAudio is not installed, so no sound can be recorded: "
+            "apt-get install pulseaudio pulseaudio-utils libportaudio2"
+        )
+    home = tmp_path_factory.mktemp("pulse")
+    socket = home / "native"
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(home),
+        "PULSE_RUNTIME_PATH": str(home),
+        "PULSE_SERVER": f"unix:{socket}",
+    }
+    daemon = subprocess.Popen(
+        [
+            str(tools["pulseaudio"]),
+            "-n",  # no default.pa: only the modules below
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "--use-pid-file=no",
+            "--log-target=stderr",
+            "-L",
+            f"module-native-protocol-unix auth-anonymous=1 socket={socket}",
+            "-L",
+            f"module-null-sink sink_name={SINK} rate={RATE}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run([tools["pactl"], "info"], env=env, capture_output=True).returncode:
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                daemon.kill()
+                pytest.fail(f"pulseaudio did not start: {daemon.communicate()[1][-2000:]}")
+            time.sleep(0.1)
+        with pytest.MonkeyPatch.context() as mp:  # this process's PortAudio talks to it
+            for key in ("PULSE_SERVER", "PULSE_RUNTIME_PATH", "XDG_RUNTIME_DIR"):
+                mp.setenv(key, env[key])
+            yield env
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+class Recording:
+    """parec on the null sink's monitor: every sample that was played, as mono float32."""
+
+    def __init__(self, env: dict[str, str], path: Path) -> None:
+        self.path = path
+        cmd = ["parec", "-d", f"{SINK}.monitor", "--raw", "--format=float32le"]
+        cmd += [f"--rate={RATE}", "--channels=1"]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=open(path, "wb"))
+        time.sleep(0.3)  # connected before anything plays
+
+    def stop(self) -> np.ndarray:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        return np.fromfile(self.path, dtype=np.float32)
+
+
+def mono(path: Path) -> np.ndarray:
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    assert rate == RATE
+    return audio.mean(axis=1)
+
+
+def match(recording: np.ndarray, clip: np.ndarray) -> float:
+    """Peak normalised cross-correlation of ``clip`` inside ``recording`` (1.0: identical)."""
+    recording = np.concatenate([recording, np.zeros(len(clip))])
+    size = 1 << (len(recording) + len(clip)).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(clip, size)), size)
+    corr = corr[: len(recording) - len(clip) + 1]
+    energy = np.concatenate([[0.0], np.cumsum(recording.astype(np.float64) ** 2)])
+    window = energy[len(clip) :] - energy[: -len(clip)]
+    clip_energy = float(np.sum(clip.astype(np.float64) ** 2))
+    floor = 1e-3 * clip_energy  # silence must not divide by ~0
+    return float(np.max(corr / np.sqrt(clip_energy * np.maximum(window, floor))))
+
+
+def segment_match(recording: np.ndarray, clip: np.ndarray, seconds: float = 0.5) -> float:
+    """Median match of the clip's half-second pieces: a dropout under load shifts the rest of
+    the clip, which must not count against it."""
+    step = int(RATE * seconds)
+    pieces = [clip[i : i + step] for i in range(0, len(clip) - step + 1, step)]
+    return float(np.median([match(recording, piece) for piece in pieces]))
+
+
+@pytest.fixture
+def run(tmp_path: Path, fixture_root: Path) -> Path:
+    """A run whose test split has one mistake, over the real SOUSA fixture's FLAC files."""
+    samples = {
+        r["sample_id"]: r
+        for r in pq.read_table(fixture_root / "labels/samples.parquet").to_pylist()
+    }
+    rows = []
+    for sid, pred, confidence in (
+        (MISTAKE, "single_ratamacue", 0.8),
+        (REFERENCE, "single_ratamacue", 0.9),
+        (OTHER, "single_paradiddle", 0.7),
+    ):
+        s = samples[sid]
+        rows.append(
+            {
+                "sample_id": sid,
+                "audio_path": s["audio_path"],
+                "label": class_id(s["rudiment_slug"]),
+                "pred": class_id(pred),
+                "confidence": confidence,
+                "tempo_bpm": float(s["tempo_bpm"]),
+                "skill_tier": s["skill_tier"],
+                "augmentation_preset": s["augmentation_preset"],
+            }
+        )
+    root = tmp_path / "exp" / "20260101-000000-play"
+    (root / "eval" / "test").mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps({"data_root": str(fixture_root)}))
+    pq.write_table(pa.Table.from_pylist(rows), root / "eval" / "test" / "predictions.parquet")
+    return root
+
+
+class Host(App[None]):
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_mount(self) -> None:
+        self.push_screen(EvalScreen(self.run_dir))
+
+
+async def until(pilot, predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+def status(screen: EvalScreen) -> str:
+    return str(screen.query_one("#status", Static).render())
+
+
+async def test_p_plays_the_mistake_and_sound_comes_out(
+    pulse: dict[str, str], run: Path, fixture_root: Path, tmp_path: Path
+) -> None:
+    clip = mono(fixture_root / f"audio/flam_accent/{MISTAKE}.flac")
+    other = mono(fixture_root / f"audio/single_paradiddle/{OTHER}.flac")
+    recording = Recording(pulse, tmp_path / "played.raw")
+    app = Host(run)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, EvalScreen)
+        await until(pilot, lambda: screen.data is not None, 30)
+        await pilot.press("4", "p")
+        await until(pilot, lambda: status(screen).startswith("▶ playing"), 10)
+        assert MISTAKE in status(screen)
+        await until(pilot, lambda: not screen.player.playing, len(clip) / RATE + 10)
+        await pilot.pause(0.4)
+        assert status(screen) == ""  # the indicator goes when the clip ends
+    sound = recording.stop()
+    assert np.sqrt(np.mean(sound**2)) > 0.01, "only silence reached the sink"
+    assert segment_match(sound, clip) > 0.9
+    assert segment_match(sound, other) < 0.6
+
+
+async def test_b_plays_a_correct_clip_of_the_predicted_rudiment_and_p_stops_it(
+    pulse: dict[str, str], run: Path, fixture_root: Path, tmp_path: Path
+) -> None:
+    reference = mono(fixture_root / f"audio/single_ratamacue/{REFERENCE}.flac")
+    mistake = mono(fixture_root / f"audio/flam_accent/{MISTAKE}.flac")
+    recording = Recording(pulse, tmp_path / "ab.raw")
+    app = Host(run)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, EvalScreen)
+        await until(pilot, lambda: screen.data is not None, 30)
+        await pilot.press("4", "b")
+        await until(pilot, lambda: status(screen).startswith("▶ playing"), 10)
+        assert REFERENCE in status(screen) and "classified correctly" in status(screen)
+        await pilot.press("1")  # the UI answers while the clip plays
+        assert screen.query_one("#views").active == "summary"
+        await pilot.pause(1.0)
+        await pilot.press("p")
+        await until(pilot, lambda: status(screen).startswith("■ stopped"), 5)
+        assert not screen.player.playing
+        await pilot.pause(1.5)
+    sound = recording.stop()
+    head = reference[: RATE // 2]
+    assert match(sound, head) > 0.9
+    assert match(sound, mistake[: RATE // 2]) < 0.6
+    # Stopped after about a second: the sound that reached the sink is far shorter than the clip.
+    loud = np.flatnonzero(np.abs(sound) > 1e-3)
+    assert (loud[-1] - loud[0]) / RATE < len(reference) / RATE - 1.5
