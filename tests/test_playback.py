@@ -88,7 +88,8 @@ class Recording:
     def __init__(self, env: dict[str, str], path: Path) -> None:
         self.path = path
         cmd = ["parec", "-d", f"{SINK}.monitor", "--raw", "--format=float32le"]
-        cmd += [f"--rate={RATE}", "--channels=1"]
+        # Small fragments: parec's default (about 2 s) loses its unflushed tail when stopped.
+        cmd += [f"--rate={RATE}", "--channels=1", "--latency-msec=20"]
         self.proc = subprocess.Popen(cmd, env=env, stdout=open(path, "wb"))
         time.sleep(0.3)  # connected before anything plays
 
