@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from sousa_train.rudiments import FAMILIES, NUM_CLASSES, RUDIMENTS, SLUGS
 from sousa_train.runlog import find_runs
 from sousa_tui.evaluation import EvalScreen
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
+from sousa_tui.evaluation.rudiment_table import RudimentTable
 from sousa_tui.evaluation.tables import load_eval, per_rudiment, summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +126,7 @@ async def test_matrix_cells_match_predictions_and_list_their_clips(smoke_run: Pa
 
         await pilot.press("enter")
         await pilot.pause()
-        listed = screen.query_one("#mistake-table", DataTable)
+        listed = screen.query_one("#clip-table", DataTable)
         assert screen.query_one("#views").active == "mistakes"
         got = [listed.get_row_at(i)[-1] for i in range(listed.row_count)]
         want = [r["sample_id"] for r in rows if (r["label"], r["pred"]) == (true, pred)]
@@ -161,7 +163,7 @@ async def test_rudiment_table_sorts_by_any_column(smoke_run: Path) -> None:
     async with app.run_test(size=(140, 50)) as pilot:
         screen = await opened(pilot)
         await pilot.press("3")
-        table = screen.query_one("#rudiment-table", DataTable)
+        table = screen.query_one(RudimentTable)
         by_pas = {r.pas: r for r in per_rudiment(screen.data.confusion)}
 
         def column(attr: str) -> list:
@@ -173,9 +175,9 @@ async def test_rudiment_table_sorts_by_any_column(smoke_run: Path) -> None:
         await pilot.press("s")
         assert column("recall") == sorted(column("recall"), reverse=True)
         assert column("pas") != sorted(column("pas"))  # the sort moved rows, not only values
-        screen.sort_by("rudiment")
+        table.sort_by("rudiment")
         assert column("name") == sorted(r.name for r in RUDIMENTS)
-        screen.sort_by("support")
+        table.sort_by("support")
         assert column("support") == sorted(column("support"))
 
 
@@ -232,6 +234,46 @@ async def test_without_portaudio_the_ui_says_so_and_still_works(
         assert str(screen.query_one("#status", Static).render()).startswith("No audio playback")
         await pilot.press("2", "enter")
         assert screen.query_one("#views").active == "mistakes"
+
+
+async def test_v_switches_to_the_validation_split(smoke_run: Path) -> None:
+    app = Host(smoke_run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("v")
+        screen = await opened(pilot)
+        assert screen.data.split == "val"
+        assert "val split" in str(screen.query_one("#title", Static).render())
+        want = Counter((r["label"], r["pred"]) for r in parquet_rows(smoke_run, "val"))
+        got = screen.query_one(ConfusionHeatmap).confusion
+        assert {k: int(got[k]) for k in want} == dict(want) and got.sum() == sum(want.values())
+
+
+async def test_unreadable_predictions_are_named_with_what_to_do(tmp_path: Path) -> None:
+    run = tmp_path / "exp" / "20260101-000000-bad"
+    (run / "eval" / "test").mkdir(parents=True)
+    (run / "eval" / "test" / "predictions.parquet").write_bytes(b"PAR1 not really")
+    app = Host(run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        await pilot.pause(0.5)
+        message = str(app.screen.query_one("#eval-status", Static).render())
+        assert str(run / "eval" / "test" / "predictions.parquet") in message
+        assert "sousa-train eval" in message
+
+
+async def test_a_failing_eval_subprocess_shows_its_error(tmp_path: Path) -> None:
+    run = tmp_path / "exp" / "20260101-000000-empty"  # no config.json, no checkpoint
+    run.mkdir(parents=True)
+    app = Host(run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        status = app.screen.query_one("#eval-status", Static)
+        for _ in range(600):
+            if "failed" in str(status.render()):
+                break
+            await pilot.pause(0.1)
+        assert "failed (exit code 1)" in str(status.render())
+        output = str(app.screen.query_one("#eval-output", Static).render())
+        assert "config.json" in output and not app.screen.query_one("#views").display
 
 
 def write_eval(run: Path, rows: list[dict], data_root: Path) -> Path:

@@ -67,8 +67,8 @@ class Player:
             ) from exc
         assert self._sd is not None
         try:
-            # High latency: a busy console (or a busy CPU) must not starve the audio callback.
-            self._sd.play(audio, rate, latency="high")
+            # 200 ms of buffer: we listen, not perform, and a busy CPU must not cause dropouts.
+            self._sd.play(audio, rate, latency=0.2)
         except self._sd.PortAudioError as exc:
             raise PlaybackError(f"The audio device refused {path.name}: {exc}") from exc
         self.now_playing = label

@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,42 +20,37 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
 from sousa_train.rudiments import RUDIMENTS
 from sousa_train.runlog import RunDir
+from sousa_tui.evaluation.clip_table import ClipTable
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
 from sousa_tui.evaluation.export import export_all
 from sousa_tui.evaluation.playback import PlaybackError, Player
+from sousa_tui.evaluation.rudiment_table import RudimentTable
+from sousa_tui.evaluation.summary import summary_view
 from sousa_tui.evaluation.tables import (
     EvalData,
     EvalFilesError,
     Prediction,
-    RudimentRow,
     audio_file,
-    breakdowns,
     cell_clips,
     load_eval,
     mistakes,
     per_rudiment,
     predictions_path,
     reference_clip,
-    summary,
 )
 
 PROGRESS = re.compile(r"(\d+)/(\d+) clips")
-RUDIMENT_COLUMNS: tuple[tuple[str, str, Callable[[RudimentRow], object]], ...] = (
-    ("pas", "PAS", lambda r: r.pas),
-    ("rudiment", "rudiment", lambda r: r.name),
-    ("family", "family", lambda r: r.family),
-    ("precision", "precision", lambda r: r.precision),
-    ("recall", "recall", lambda r: r.recall),
-    ("f1", "F1", lambda r: r.f1),
-    ("support", "support", lambda r: r.support),
-    ("confused", "most confused with", lambda r: (r.confused_count, r.confused_with or "")),
+TABS = (
+    ("summary", "Summary", None),
+    ("matrix", "Matrix", "#heatmap"),
+    ("rudiments", "Rudiments", "#rudiment-table"),
+    ("mistakes", "Mistakes", "#clip-table"),
 )
 MATRIX_HELP = "rows: true, columns: predicted (PAS order)\ngreen: correct · red: mistakes"
-MISTAKE_COLUMNS = ("true", "predicted", "confidence", "tempo", "skill tier", "augmentation", "clip")
 
 
 def eval_command(run_dir: Path, split: str) -> list[str]:
@@ -66,29 +58,24 @@ def eval_command(run_dir: Path, split: str) -> list[str]:
     return [sys.executable, "-m", "sousa_train.cli", "eval", str(run_dir), "--split", split]
 
 
-def _num(value: float) -> Text:
-    return Text(f"{value:.3f}", justify="right")
-
-
 class EvalScreen(Screen[None]):
     """Summary, confusion matrix, per-rudiment table and mistakes of one evaluated split."""
 
     CSS_PATH = "evaluation.tcss"
-    normalised: reactive[bool] = reactive(False)
     BINDINGS: ClassVar = [
-        Binding("1", "show_tab('summary')", "Summary", id="eval.summary"),
-        Binding("2", "show_tab('matrix')", "Matrix", id="eval.matrix"),
-        Binding("3", "show_tab('rudiments')", "Rudiments", id="eval.rudiments"),
-        Binding("4", "show_tab('mistakes')", "Mistakes", id="eval.mistakes"),
+        *(
+            Binding(str(i), f"show_tab('{tab}')", title, id=f"eval.{tab}")
+            for i, (tab, title, _) in enumerate(TABS, 1)
+        ),
         Binding("v", "switch_split", "Test/val", id="eval.split"),
         Binding("x", "export", "Export", id="eval.export"),
         Binding("n", "toggle_normalised", "Counts/row %", id="eval.normalise"),
-        Binding("s", "sort", "Sort by column", id="eval.sort"),
         Binding("a", "all_mistakes", "All mistakes", id="eval.all"),
         Binding("p", "play", "Play/stop", id="eval.play"),
         Binding("b", "play_reference", "Play predicted (A/B)", id="eval.ab"),
         Binding("escape", "stop_or_back", "Stop/back", id="eval.back"),
     ]
+    normalised: reactive[bool] = reactive(False)
 
     def __init__(self, run_dir: Path, split: str = "test") -> None:
         super().__init__()
@@ -96,14 +83,11 @@ class EvalScreen(Screen[None]):
         self.split = split
         self.data: EvalData | None = None
         self.player = Player()
-        self.clips: list[Prediction] = []
-        self.sort_column: str | None = None
-        self.sort_reverse = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
         with Vertical(id="evaluating"):
-            yield Static(id="eval-status")
+            yield Static("Loading ...", id="eval-status")
             yield ProgressBar(id="eval-progress", show_eta=False)
             yield Static(id="eval-output")
         with TabbedContent(id="views", initial="summary"):
@@ -116,20 +100,14 @@ class EvalScreen(Screen[None]):
                     yield Static(MATRIX_HELP, id="matrix-help")
                     yield FamilyMatrix(id="families").data_bind(EvalScreen.normalised)
             with TabPane("Rudiments", id="rudiments"):
-                yield DataTable(id="rudiment-table", cursor_type="cell", zebra_stripes=True)
+                yield RudimentTable(id="rudiment-table")
             with TabPane("Mistakes", id="mistakes"):
-                yield Static(id="mistakes-title")
-                yield DataTable(id="mistake-table", cursor_type="row", zebra_stripes=True)
+                yield Static(id="clips-title")
+                yield ClipTable(id="clip-table")
         yield Static(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        rudiment_table = self.query_one("#rudiment-table", DataTable)
-        for key, label, _ in RUDIMENT_COLUMNS:
-            rudiment_table.add_column(label, key=key)
-        mistake_table = self.query_one("#mistake-table", DataTable)
-        for label in MISTAKE_COLUMNS:
-            mistake_table.add_column(label, key=label)
         self.probe_audio()
         self.set_interval(0.25, self.refresh_playing)
         self.open_split()
@@ -146,6 +124,11 @@ class EvalScreen(Screen[None]):
         else:
             self.evaluate()
 
+    def show_views(self, views: bool) -> None:
+        """Either the evaluation's views, or the panel that says why they are not there yet."""
+        self.query_one("#evaluating").display = not views
+        self.query_one("#views").display = views
+
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
         try:
@@ -158,8 +141,7 @@ class EvalScreen(Screen[None]):
     @work(exclusive=True, group="load")
     async def evaluate(self) -> None:
         """Run `sousa-train eval`, following its 'n/N clips' lines; stops it if we leave."""
-        self.query_one("#evaluating").display = True
-        self.query_one("#views").display = False
+        self.show_views(False)
         status = self.query_one("#eval-status", Static)
         bar = self.query_one("#eval-progress", ProgressBar)
         output = self.query_one("#eval-output", Static)
@@ -184,155 +166,33 @@ class EvalScreen(Screen[None]):
             if proc.returncode is None:
                 proc.terminate()
         if code != 0:
-            status.update(
-                Text(f"Evaluation failed (exit code {code}); its last output is below.", "red")
-            )
+            bar.display = False
+            status.update(Text(f"`sousa-train eval` failed (exit code {code}):", "red"))
             return
-        self.query_one("#evaluating").display = False
-        self.query_one("#views").display = True
         self.load()
 
     def show_error(self, message: str) -> None:
-        self.query_one("#evaluating").display = True
-        self.query_one("#views").display = False
+        self.show_views(False)
         self.query_one("#eval-progress").display = False
         self.query_one("#eval-status", Static).update(Text(message, "red"))
 
     def show_data(self, data: EvalData) -> None:
         self.data = data
-        self.query_one("#evaluating").display = False
-        self.query_one("#views").display = True
-        self.query_one("#summary-text", Static).update(self.summary_renderable(data))
-        self.query_one(ConfusionHeatmap).set_data(data.confusion)
-        self.query_one(FamilyMatrix).set_data(data.confusion)
-        self.fill_rudiments(per_rudiment(data.confusion))
-        self.action_all_mistakes(switch=False)
-
-    def summary_renderable(self, data: EvalData) -> Group:
-        s = summary(data)
-        head = Table(
-            title=f"{self.split} split, {s.num_clips} clips", box=None, title_justify="left"
-        )
-        head.add_column("metric")
-        head.add_column("value", justify="right")
-        for name, value in (
-            ("accuracy", s.accuracy),
-            ("balanced accuracy", s.balanced_accuracy),
-            ("top-5 accuracy", s.top5_accuracy),
-            ("macro F1", s.macro_f1),
-        ):
-            head.add_row(name, f"{value:.4f}")
-        parts: list[Table] = [head]
-        for attribute, groups in breakdowns(data.predictions).items():
-            table = Table(title=f"balanced accuracy by {attribute}", box=None, title_justify="left")
-            table.add_column(attribute)
-            table.add_column("bal. acc", justify="right")
-            table.add_column("clips", justify="right")
-            for g in groups:
-                table.add_row(g.name, f"{g.balanced_accuracy:.4f}", str(g.clips))
-            parts.append(table)
-        return Group(*(item for table in parts for item in (table, Text(""))))
-
-    # Per-rudiment table.
-
-    def fill_rudiments(self, rows: list[RudimentRow]) -> None:
-        self.rudiment_rows = {r.pas: r for r in rows}
-        table = self.query_one("#rudiment-table", DataTable)
-        table.clear()
-        for r in rows:
-            confused = (
-                "-"
-                if r.confused_with is None
-                else f"{RUDIMENTS[r.confused_with].name} ({r.confused_count})"
-            )
-            table.add_row(
-                r.pas,
-                r.name,
-                r.family,
-                _num(r.precision),
-                _num(r.recall),
-                _num(r.f1),
-                Text(str(r.support), justify="right"),
-                confused,
-                key=str(r.pas),
-            )
-        if self.sort_column:
-            self.sort_rudiments(self.sort_column, self.sort_reverse)
-
-    def sort_rudiments(self, column: str, reverse: bool) -> None:
-        """Sort by any column's underlying value (not its text), PAS order breaking ties."""
-        value = next(get for key, _, get in RUDIMENT_COLUMNS if key == column)
-        rows = self.rudiment_rows
-        self.sort_column, self.sort_reverse = column, reverse
-        self.query_one("#rudiment-table", DataTable).sort(
-            "pas", key=lambda pas: value(rows[pas]), reverse=reverse
-        )
-
-    def action_sort(self) -> None:
-        table = self.query_one("#rudiment-table", DataTable)
-        column = RUDIMENT_COLUMNS[table.cursor_column][0]
-        self.sort_by(column)
-
-    def sort_by(self, column: str) -> None:
-        """The first sort of a column is ascending, the next one reverses it."""
-        self.sort_rudiments(column, reverse=self.sort_column == column and not self.sort_reverse)
-
-    @on(DataTable.HeaderSelected, "#rudiment-table")
-    def header_sort(self, event: DataTable.HeaderSelected) -> None:
-        self.sort_by(str(event.column_key.value))
-
-    # Matrix and mistakes.
-
-    @on(ConfusionHeatmap.CursorMoved)
-    def cursor_moved(self, event: ConfusionHeatmap.CursorMoved) -> None:
+        self.show_views(True)
+        self.query_one("#summary-text", Static).update(summary_view(data))
         heatmap = self.query_one(ConfusionHeatmap)
-        self.query_one("#cell-info", Static).update(heatmap.cell_text(event.true, event.pred))
+        heatmap.set_data(data.confusion)
+        self.query_one(FamilyMatrix).set_data(data.confusion)
+        self.query_one(RudimentTable).fill(per_rudiment(data.confusion))
+        self.list_clips(mistakes(data.predictions), None)
 
-    @on(ConfusionHeatmap.CellSelected)
-    def cell_selected(self, event: ConfusionHeatmap.CellSelected) -> None:
-        if self.data is None:
-            return
-        clips = cell_clips(self.data.predictions, event.true, event.pred)
-        true, pred = RUDIMENTS[event.true].name, RUDIMENTS[event.pred].name
-        self.show_clips(clips, f"{true} -> {pred}: {len(clips)} clips  (a: all mistakes)")
-        self.action_show_tab("mistakes")
-
-    def show_clips(self, clips: list[Prediction], title: str) -> None:
-        self.clips = clips
-        self.query_one("#mistakes-title", Static).update(Text(title, style="bold"))
-        table = self.query_one("#mistake-table", DataTable)
-        table.clear()
-        for i, p in enumerate(clips):
-            table.add_row(
-                RUDIMENTS[p.label].name,
-                RUDIMENTS[p.pred].name,
-                _num(p.confidence),
-                "-" if p.tempo_bpm is None else f"{p.tempo_bpm:.0f}",
-                p.skill_tier or "-",
-                p.augmentation_preset or "-",
-                p.sample_id,
-                key=str(i),
-            )
-
-    def action_all_mistakes(self, switch: bool = True) -> None:
-        if self.data is not None:
-            found = mistakes(self.data.predictions)
-            self.show_clips(found, f"All {len(found)} mistakes")
-            if switch:
-                self.action_show_tab("mistakes")
-
-    def action_toggle_normalised(self) -> None:
-        self.normalised = not self.normalised
+    # Tabs, matrix and clip lists.
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#views", TabbedContent).active = tab
-        focus = {
-            "matrix": ConfusionHeatmap,
-            "rudiments": "#rudiment-table",
-            "mistakes": "#mistake-table",
-        }
-        if tab in focus and self.data is not None:
-            self.query_one(focus[tab]).focus()
+        focus = next(selector for name, _, selector in TABS if name == tab)
+        if focus and self.data is not None:
+            self.query_one(focus).focus()
         self.refresh_bindings()
 
     @on(TabbedContent.TabActivated)
@@ -344,26 +204,52 @@ class EvalScreen(Screen[None]):
         tab = self.query_one("#views", TabbedContent).active
         if action == "toggle_normalised":
             return tab == "matrix"
-        if action == "sort":
-            return tab == "rudiments"
         if action in ("all_mistakes", "play_reference"):
             return tab == "mistakes"
         if action == "play":
             return tab == "mistakes" or self.player.now_playing is not None
         return True
 
+    def action_toggle_normalised(self) -> None:
+        self.normalised = not self.normalised
+
+    @on(ConfusionHeatmap.CursorMoved)
+    def cursor_moved(self, event: ConfusionHeatmap.CursorMoved) -> None:
+        text = self.query_one(ConfusionHeatmap).cell_text(event.true, event.pred)
+        self.query_one("#cell-info", Static).update(text)
+
+    @on(ConfusionHeatmap.CellSelected)
+    def cell_selected(self, event: ConfusionHeatmap.CellSelected) -> None:
+        if self.data is not None:
+            clips = cell_clips(self.data.predictions, event.true, event.pred)
+            self.list_clips(clips, (event.true, event.pred))
+            self.action_show_tab("mistakes")
+
+    def list_clips(self, clips: list[Prediction], cell: tuple[int, int] | None) -> None:
+        """Show ``clips`` in the clip list: one matrix cell's, or (cell None) all mistakes."""
+        if cell is None:
+            title = f"All {len(clips)} mistakes"
+        else:
+            true, pred = (RUDIMENTS[c].name for c in cell)
+            title = f"{true} -> {pred}: {len(clips)} clips  (a: all mistakes)"
+        self.query_one("#clips-title", Static).update(Text(title, style="bold"))
+        self.query_one(ClipTable).show(clips)
+
+    def action_all_mistakes(self) -> None:
+        if self.data is not None:
+            self.list_clips(mistakes(self.data.predictions), None)
+
     def action_switch_split(self) -> None:
         self.split = "val" if self.split == "test" else "test"
         self.open_split()
 
     def action_export(self) -> None:
-        if self.data is None:
-            return
-        paths = export_all(self.data)
-        names = ", ".join(p.name for p in paths)
-        self.set_status(f"Exported {names} to {paths[0].parent}")
+        if self.data is not None:
+            paths = export_all(self.data)
+            names = ", ".join(p.name for p in paths)
+            self.set_status(f"Exported {names} to {paths[0].parent}")
 
-    # Playback.
+    # Playback: decoding, starting and stopping run in a worker; a timer notices the end.
 
     def set_status(self, message: str) -> None:
         self.query_one("#status", Static).update(message)
@@ -374,25 +260,18 @@ class EvalScreen(Screen[None]):
         if reason:
             self.app.call_from_thread(self.set_status, reason)
 
-    def selected_clip(self) -> Prediction | None:
-        table = self.query_one("#mistake-table", DataTable)
-        if not self.clips or table.cursor_row is None:
-            return None
-        return self.clips[min(table.cursor_row, len(self.clips) - 1)]
-
     def action_play(self) -> None:
         if self.player.now_playing is not None:
             self.stop_audio()
             return
-        clip = self.selected_clip()
+        clip = self.query_one(ClipTable).selected
         if clip is not None:
             true, pred = RUDIMENTS[clip.label].name, RUDIMENTS[clip.pred].name
-            label = f"{clip.sample_id} (true {true}, predicted {pred})"
-            self.start_audio(clip, label)
+            self.start_audio(clip, f"{clip.sample_id} (true {true}, predicted {pred})")
 
     def action_play_reference(self) -> None:
         """B of the A/B: what the rudiment the model heard really sounds like."""
-        clip = self.selected_clip()
+        clip = self.query_one(ClipTable).selected
         if clip is None or self.data is None:
             return
         ref = reference_clip(self.data.predictions, clip.pred)

@@ -1,0 +1,33 @@
+"""The summary tab: headline scores, then balanced accuracy broken down by each attribute."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from sousa_tui.evaluation.tables import EvalData, breakdowns, summary
+
+
+def summary_view(data: EvalData) -> Group:
+    s = summary(data)
+    head = Table(title=f"{data.split} split, {s.num_clips} clips", box=None, title_justify="left")
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    for name, value in (
+        ("accuracy", s.accuracy),
+        ("balanced accuracy", s.balanced_accuracy),
+        ("top-5 accuracy", s.top5_accuracy),
+        ("macro F1", s.macro_f1),
+    ):
+        head.add_row(name, f"{value:.4f}")
+    parts = [head]
+    for attribute, groups in breakdowns(data.predictions).items():
+        table = Table(title=f"balanced accuracy by {attribute}", box=None, title_justify="left")
+        table.add_column(attribute)
+        table.add_column("bal. acc", justify="right")
+        table.add_column("clips", justify="right")
+        for g in groups:
+            table.add_row(g.name, f"{g.balanced_accuracy:.4f}", str(g.clips))
+        parts.append(table)
+    return Group(*(item for table in parts for item in (table, Text(""))))
