@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.columns import Columns
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -21,13 +22,18 @@ def summary_view(data: EvalData) -> Group:
         ("macro F1", s.macro_f1),
     ):
         head.add_row(name, f"{value:.4f}")
-    parts = [head]
+    tables = []
     for attribute, groups in breakdowns(data.predictions).items():
-        table = Table(title=f"balanced accuracy by {attribute}", box=None, title_justify="left")
-        table.add_column(attribute)
+        table = Table(title=attribute, box=None, title_style="bold")
+        table.add_column("")
         table.add_column("bal. acc", justify="right")
         table.add_column("clips", justify="right")
         for g in groups:
             table.add_row(g.name, f"{g.balanced_accuracy:.4f}", str(g.clips))
-        parts.append(table)
-    return Group(*(item for table in parts for item in (table, Text(""))))
+        tables.append(table)
+    return Group(
+        head,
+        Text(""),
+        Text("balanced accuracy by", style="bold"),
+        Columns(tables, padding=(1, 4)),
+    )

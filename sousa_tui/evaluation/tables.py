@@ -305,12 +305,7 @@ def audio_file(data: EvalData, clip: Prediction) -> Path:
         return path
     if data.data_root is None:
         raise EvalFilesError(
-            f"{data.run.config}: no data_root recorded, so {clip.audio_path} cannot be found. "
-            "Copy the data set beside the run and re-run `sousa-train eval`."
+            f"{data.run.config}: records no data_root, so {clip.audio_path} cannot be found. "
+            'Add "data_root": "<the data set folder>" to it to play this run\'s clips.'
         )
     return data.data_root / path
-
-
-def rudiment_label(class_id: int) -> str:
-    r = RUDIMENTS[class_id]
-    return f"{r.pas}. {r.name}"
