@@ -1,99 +1,110 @@
-"""`sousa-tui`: the experiment console. Reads the manifest and run directories; never torch."""
+"""`sousa-tui`: launch, queue and watch runs. Reads the manifest and run directories; never torch.
+
+A thread worker reads the files (toolong's way: the UI never waits on disk) and hands each
+refresh to the UI thread; the hand-over blocks until the UI has drawn it, so a busy UI
+slows the reading instead of queueing up stale refreshes.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App, ComposeResult
+from textual import work
+from textual.app import App
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header
+from textual.worker import get_current_worker
 
 from sousa_train.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
-from sousa_train.runlog import find_runs
-from sousa_tui.runs import RunSummary
+from sousa_tui.launcher import Launch
+from sousa_tui.screens.confirm import ConfirmScreen
+from sousa_tui.screens.help import HelpScreen, binding_rows
+from sousa_tui.screens.main import MainScreen
+from sousa_tui.session import Session
 
-COLUMNS = (
-    "experiment",
-    "model",
-    "strategy",
-    "data",
-    "state",
-    "progress",
-    "best val bal.acc",
-    "test bal.acc",
-)
+REFRESH_SEC = 0.5
 
 
 class SousaApp(App[None]):
-    """The experiments pane: each experiment with its latest run, refreshed from its files."""
+    """Owns the session and the file-reading worker; the screens draw what it finds."""
 
     TITLE = "SOUSAphone"
-    BINDINGS: ClassVar = [Binding("q", "quit", "Quit", id="quit")]
+    CSS_PATH = "console.tcss"
+    BINDINGS: ClassVar = [
+        Binding("question_mark", "help", "Keys", id="help", key_display="?"),
+        Binding("q", "request_quit", "Quit", id="quit"),
+    ]
 
-    def __init__(self, manifest: Manifest, runs_dir: Path) -> None:
+    def __init__(self, manifest: Manifest, runs_dir: Path, max_parallel: int = 1) -> None:
         super().__init__()
-        self.manifest = manifest
-        self.runs_dir = runs_dir
-        self.summaries: dict[str, RunSummary] = {}
+        self.session = Session(manifest, runs_dir, max_parallel)
+        self.main_screen = MainScreen(self.session)
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+    def get_default_screen(self) -> MainScreen:
+        return self.main_screen
 
     def on_mount(self) -> None:
-        table = self.query_one("#experiments", DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
-        for name, cfg in self.manifest.experiments.items():
-            table.add_row(
-                name,
-                f"{cfg.model}/{cfg.variant}",
-                cfg.strategy,
-                cfg.data.name,
-                *["-"] * 4,
-                key=name,
-            )
-        self.refresh_runs()
-        self.set_interval(1.0, self.refresh_runs)
+        self._watch_files()
 
-    def refresh_runs(self) -> None:
-        table = self.query_one("#experiments", DataTable)
-        for name in self.manifest.experiments:
-            runs = find_runs(self.runs_dir, name)
-            if not runs:
-                continue
-            latest = runs[-1].root
-            summary = self.summaries.get(name)
-            if summary is None or summary.root != latest:
-                summary = self.summaries[name] = RunSummary(latest, name, latest.name)
-            summary.refresh()
-            progress = "-" if summary.progress is None else f"{summary.progress:.0%}"
-            table.update_cell(name, "state", summary.state)
-            table.update_cell(name, "progress", progress)
-            table.update_cell(name, "best val bal.acc", _fmt(summary.best_val_bacc))
-            table.update_cell(name, "test bal.acc", _fmt(summary.test_bacc))
+    @work(thread=True, exclusive=True, group="files")
+    def _watch_files(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            ended = self.session.poll()
+            try:
+                self.call_from_thread(self._after_poll, ended)
+            except RuntimeError:  # the app is closing
+                return
+            time.sleep(REFRESH_SEC)
 
+    def _after_poll(self, ended: list[Launch]) -> None:
+        if not self.is_running:  # shutting down: the screens are being taken apart
+            return
+        for launch in ended:
+            if note := self.session.notes.get(launch.experiment):
+                self.notify(note, title=launch.experiment, severity="error", timeout=10)
+        self.main_screen.refresh_view()
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        bindings = [active.binding for active in self.screen.active_bindings.values()]
+        self.push_screen(HelpScreen(binding_rows(bindings)))
+
+    def action_request_quit(self) -> None:
+        """Quit, asking first when runs are live: they keep running and are found next time."""
+        live = self.session.live_names()
+        if not live:
+            self.exit()
+            return
+        queued = len(self.session.launcher.queue)
+        question = (
+            f"{len(live)} run(s) still going: {', '.join(sorted(live))}. They keep running "
+            "and the console picks them up when it opens again."
+            + (f" {queued} queued run(s) will not start." if queued else "")
+            + "\n\nQuit?"
+        )
+        self.push_screen(ConfirmScreen(question), lambda yes: self.exit() if yes else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sousa-tui", description="The SOUSAphone console.")
-    parser.add_argument("--manifest", default=str(DEFAULT_MANIFEST))
-    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--manifest", default=str(DEFAULT_MANIFEST), help="experiments.toml")
+    parser.add_argument("--runs-dir", default="runs", help="where run directories are")
+    parser.add_argument(
+        "--parallel", type=int, default=1, help="runs the queue starts at once (default 1)"
+    )
     args = parser.parse_args(argv)
     try:
         manifest = load_manifest(Path(args.manifest))
     except ManifestError as exc:
         print(f"sousa-tui: {exc}", file=sys.stderr)
         return 2
-    SousaApp(manifest, Path(args.runs_dir)).run()
+    SousaApp(manifest, Path(args.runs_dir), args.parallel).run()
     return 0
 
 

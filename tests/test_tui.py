@@ -1,57 +1,310 @@
-"""The console's experiments pane, driven through Textual's pilot over real run files."""
+"""The console through Textual's pilot over run directories written here, and its snapshots.
+
+Runs that really train are in test_tui_runs.py; these tests write the files a run writes
+(with fixed timestamps, so snapshots are stable) to check what the console makes of them.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from textual.widgets import DataTable
+import pytest
+from textual.widgets import DataTable, Log
 
-from sousa_train.manifest import load_manifest
-from sousa_train.runlog import RunDir, RunLog
+from sousa_train.manifest import Manifest, load_manifest
+from sousa_train.runlog import RunDir, RunLog, write_json_atomic
 from sousa_tui.app import SousaApp
-from sousa_tui.runs import EventTail
+from sousa_tui.catalog import RunCatalog
+from sousa_tui.screens.confirm import ConfirmScreen
+from sousa_tui.screens.help import HelpScreen
+from sousa_tui.screens.main import MainScreen
+from sousa_tui.screens.results import ResultsScreen
+from sousa_tui.widgets.charts import MetricChart
+from sousa_tui.widgets.experiments import ExperimentsTable
 
 REPO = Path(__file__).resolve().parents[1]
+T0 = 1_767_225_600.0  # fixed event times: wall times and snapshots never change
+SIZE = (150, 45)
+
+
+@pytest.fixture(scope="module")
+def manifest() -> Manifest:
+    return load_manifest(REPO / "experiments.toml")
+
+
+def write_run(
+    runs: Path,
+    experiment: str,
+    run_id: str,
+    *,
+    steps: int = 40,
+    state: str = "finished",
+    pid: int = 1,
+    test: float | None = 0.5,
+    scale: float = 1.0,
+) -> RunDir:
+    """A run directory as ``sousa-train`` leaves it: config, events, status and log."""
+    run = RunDir(runs / experiment / run_id)
+    run.checkpoints.mkdir(parents=True)
+    exp = {
+        "name": experiment,
+        "model": "efficientat",
+        "variant": "tiny",
+        "strategy": "from_scratch",
+        "data": {"name": "demo-tiny"},
+    }
+    run.config.write_text(json.dumps({"experiment": exp, "parameters": {"trainable": 60_960}}))
+    events: list[dict] = [{"t": T0, "kind": "start", "experiment": experiment, "pid": pid}]
+    for step in range(2, steps + 1, 2):
+        t = T0 + 3 * step
+        loss = 3.7 * math.exp(-step / (30 * scale)) + 0.05 * math.sin(step)
+        events.append(
+            {
+                "t": t,
+                "kind": "metric",
+                "step": step,
+                "epoch": step // 10,
+                "total_steps": 40,
+                "train/loss": loss,
+                "lr": 1e-3 * (1 - step / 41),
+                "samples_per_sec": 10.0 + step % 3,
+                "peak_mem_mb": 900.0 + step,
+                "eta_sec": 3.0 * (40 - step),
+            }
+        )
+        if step % 10 == 0:
+            acc = 0.9 * (1 - math.exp(-step / (15 * scale)))
+            events.append(
+                {
+                    "t": t + 1,
+                    "kind": "epoch",
+                    "epoch": step // 10 - 1,
+                    "step": step,
+                    "val/loss": loss + 0.2,
+                    "val/accuracy": acc + 0.02,
+                    "val/balanced_accuracy": acc,
+                }
+            )
+    if test is not None:
+        events.append({"t": T0 + 130, "kind": "eval", "split": "test", "balanced_accuracy": test})
+    if state == "finished":
+        events.append({"t": T0 + 131, "kind": "end", "reason": "completed"})
+    run.events.write_text("".join(json.dumps(e) + "\n" for e in events))
+    write_json_atomic(run.status, {"state": state, "pid": pid, "updated": T0 + 131})
+    run.log.write_text("".join(f"12:00:{i:02d} INFO sousa_train: line {i}\n" for i in range(30)))
+    return run
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def table_of(app: SousaApp) -> ExperimentsTable:
+    return app.screen.query_one(ExperimentsTable)
+
+
+async def settle(pilot, seconds: float = 0.8) -> None:
+    """Let the file worker read and the UI draw at least once."""
+    await pilot.pause(seconds)
 
 
 def test_console_import_pulls_in_no_torch() -> None:
-    code = "import sys, sousa_tui.app; print(any(m.split('.')[0] == 'torch' for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sousa_tui.app"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()]
+    assert "sousa_tui.app" in modules
+    assert not [m for m in modules if m.split(".")[0] in ("torch", "torchaudio", "lightning")]
 
 
-def test_event_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    path.write_text('{"kind": "start"}\n{"kind": "met')
-    tail = EventTail(path)
-    assert [e["kind"] for e in tail.read_new()] == ["start"]
-    with open(path, "a") as fh:
-        fh.write('ric", "step": 3}\n')
-    assert tail.read_new() == [{"kind": "metric", "step": 3}]
-    assert tail.read_new() == []
-
-
-async def test_experiments_pane_shows_latest_run_state_and_metrics(tmp_path: Path) -> None:
-    manifest = load_manifest(REPO / "experiments.toml")
+async def test_experiments_pane_shows_latest_run_state_and_metrics(
+    tmp_path: Path, manifest: Manifest
+) -> None:
     run = RunDir(tmp_path / "smoke" / "20260101-000000-abcd")
     log = RunLog(run)
     run.config.write_text("{}")
     log.status("running")
-    log.event("metric", step=5, total_steps=20, epoch=0)
+    log.event("metric", step=5, total_steps=20, epoch=0, **{"train/loss": 3.0})
     app = SousaApp(manifest, tmp_path)
-    async with app.run_test() as pilot:
-        table = app.query_one("#experiments", DataTable)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = table_of(app)
         assert table.row_count == len(manifest.experiments)
         assert table.get_cell("smoke", "state") == "running"
-        assert table.get_cell("smoke", "progress") == "25%"
+        assert table.get_cell("smoke", "done") == "25%"
         log.event("epoch", epoch=0, step=20, **{"val/balanced_accuracy": 0.5})
         log.event("eval", split="test", balanced_accuracy=0.42)
         log.status("finished")
-        await pilot.pause(1.3)
+        await settle(pilot, 1.3)
         assert table.get_cell("smoke", "state") == "finished"
-        assert table.get_cell("smoke", "best val bal.acc") == "0.5000"
-        assert table.get_cell("smoke", "test bal.acc") == "0.4200"
+        assert table.get_cell("smoke", "best val") == "0.5000"
+        assert table.get_cell("smoke", "test") == "0.4200"
         assert table.get_cell("demo-quick", "state") == "-"
         await pilot.press("q")
+    assert not app.is_running
+
+
+async def test_runs_from_elsewhere_are_listed_and_read_only(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    write_run(tmp_path, "cloud-mn10", "20260101-000000-aaaa", test=0.61)
+    app = SousaApp(manifest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = table_of(app)
+        assert table.get_cell("cloud-mn10", "test") == "0.6100"
+        table.move_cursor(row=table.get_row_index("cloud-mn10"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not app.session.launcher.queue and not app.session.launcher.running
+        assert "read-only" in str(list(app._notifications)[-1].message)
+
+
+def test_a_running_status_whose_process_is_gone_reads_failed_with_why(tmp_path: Path) -> None:
+    write_run(tmp_path, "smoke", "20260101-000000-dead", state="running", pid=dead_pid())
+    catalog = RunCatalog(tmp_path)
+    catalog.refresh()
+    run = catalog.latest("smoke")
+    assert run is not None and run.state == "failed"
+    assert run.error is not None and "ended without a final status" in run.error
+    assert catalog.live() == []
+
+
+async def test_slash_filters_by_name_or_model_and_escape_clears(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    app = SousaApp(manifest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", "m", "n", "1", "0")
+        table = table_of(app)
+        assert list(table._rows) == ["efficientat-mn10"]
+        await pilot.press("enter")  # back to the table, filter kept
+        assert table.has_focus and table.row_count == 1
+        await pilot.press("slash", "escape")
+        assert table.row_count == len(manifest.experiments)
+        await pilot.press("slash", "r", "h", "y", "t", "h", "m")  # matches the model name
+        assert list(table._rows) == ["demo-quick"]
+
+
+async def test_question_mark_lists_every_binding(tmp_path: Path, manifest: Manifest) -> None:
+    app = SousaApp(manifest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        listed = {what for _, what in app.screen.rows}
+        for binding in [*MainScreen.BINDINGS, *SousaApp.BINDINGS, *ExperimentsTable.BINDINGS]:
+            assert (binding.tooltip or binding.description) in listed, binding
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_quit_asks_first_while_a_run_is_live(tmp_path: Path, manifest: Manifest) -> None:
+    write_run(tmp_path, "smoke", "20260101-000000-live", state="running", pid=os.getpid())
+    app = SousaApp(manifest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "smoke" in app.screen.question and "keep running" in app.screen.question
+        await pilot.press("n")
+        assert isinstance(app.screen, MainScreen) and app.is_running
+        await pilot.press("q")
+        await pilot.click("#confirm-yes")
+        await pilot.pause()
+    assert not app.is_running
+
+
+async def test_overlay_axis_and_smoothing_redraw_the_charts(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    write_run(tmp_path, "smoke", "20260101-000000-aaaa")
+    write_run(tmp_path, "demo-quick", "20260101-000000-bbbb", scale=2.0)
+    app = SousaApp(manifest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        loss = app.screen.query_one("#chart-0", MetricChart)
+        assert "train" in loss.render().plain and "smoke" not in loss.render().plain
+        await pilot.press("space", "down")  # select smoke, move to demo-quick
+        await pilot.pause()
+        text = loss.render().plain
+        assert "demo-quick train/loss" in text and "smoke train/loss" in text
+        await pilot.press("x", "right_square_bracket", "right_square_bracket")
+        await pilot.pause()
+        assert "wall time (s)" in loss.render().plain
+        assert "smoothing 0.8" in app.screen.sub_title
+        log = app.screen.query_one("#log", Log)
+        assert log.lines[-1].endswith("line 29")
+
+
+async def test_results_table_ranks_runs_and_sorts_by_any_column(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    write_run(tmp_path, "smoke", "20260101-000000-aaaa", test=0.3)
+    write_run(tmp_path, "demo-quick", "20260101-000000-bbbb", test=0.8)
+    write_run(tmp_path, "smoke", "20260102-000000-cccc", test=None, state="stopped")
+    app = SousaApp(manifest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        table = screen.query_one("#results", DataTable)
+
+        def column(name: str) -> list[str]:
+            return [str(table.get_cell_at((r, screen_col(name)))) for r in range(table.row_count)]
+
+        def screen_col(name: str) -> int:
+            return table.get_column_index(name)
+
+        assert column("test bal.acc") == ["0.8000", "0.3000", "-"]  # unscored runs last
+        assert column("trainable")[0] == "61.0k" and column("wall time")[0] == "2:11"
+        await pilot.press("o")  # the cursor is on "experiment": A to Z
+        assert column("experiment") == ["demo-quick", "smoke", "smoke"]
+        await pilot.press("o")
+        assert column("experiment") == ["smoke", "smoke", "demo-quick"]
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+def snapshot_app(tmp_path: Path, manifest: Manifest) -> SousaApp:
+    write_run(tmp_path, "smoke", "20260101-000000-aaaa", test=0.55)
+    write_run(tmp_path, "demo-quick", "20260101-000000-bbbb", scale=2.0, test=0.83)
+    write_run(tmp_path, "efficientat-mn04", "20260101-000000-cccc", state="stopped", test=None)
+    return SousaApp(manifest, tmp_path)
+
+
+def test_main_screen_snapshot(snap_compare, tmp_path: Path, manifest: Manifest) -> None:
+    async def overlay(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("space", "down")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(tmp_path, manifest), run_before=overlay, terminal_size=SIZE)
+
+
+def test_results_screen_snapshot(snap_compare, tmp_path: Path, manifest: Manifest) -> None:
+    async def results(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(tmp_path, manifest), run_before=results, terminal_size=SIZE)
+
+
+def test_help_screen_snapshot(snap_compare, tmp_path: Path, manifest: Manifest) -> None:
+    async def keys(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(tmp_path, manifest), run_before=keys, terminal_size=SIZE)

@@ -1,0 +1,50 @@
+"""Every run under the runs folder, past and live, kept current from the files alone.
+
+Runs are found by scanning the folder, not by remembering what the console launched, so a
+run started by ``sousa-train`` in another terminal or copied back from a cloud machine shows
+up the same way, and a console reopened later picks up runs still in progress.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sousa_train.runlog import find_runs
+from sousa_tui.runs import RunSummary
+
+
+class RunCatalog:
+    """Run summaries by run directory, refreshed incrementally by ``refresh``."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = Path(runs_dir)
+        self._runs: dict[Path, RunSummary] = {}
+        self._latest: dict[str, RunSummary] = {}
+
+    def refresh(self) -> bool:
+        """Find new run directories and fold new events; True when anything changed."""
+        changed = False
+        for run in find_runs(self.runs_dir):
+            summary = self._runs.get(run.root)
+            if summary is None:
+                experiment = run.root.parent.name
+                summary = self._runs[run.root] = RunSummary(run.root, experiment, run.run_id)
+                self._latest[experiment] = summary  # find_runs sorts by run id, oldest first
+                changed = True
+            before = (summary.version, summary.state, summary.info is None)
+            summary.refresh()
+            changed |= before != (summary.version, summary.state, summary.info is None)
+        return changed
+
+    def latest(self, experiment: str) -> RunSummary | None:
+        return self._latest.get(experiment)
+
+    def experiments(self) -> list[str]:
+        """Experiments with at least one run, whether or not the manifest names them."""
+        return sorted(self._latest)
+
+    def runs(self) -> list[RunSummary]:
+        return list(self._runs.values())
+
+    def live(self) -> list[RunSummary]:
+        return [run for run in self._runs.values() if run.live]

@@ -1,0 +1,108 @@
+"""The leaderboard: every run found, with what it trained and how well, sortable by any column."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+
+from sousa_tui import figures as fmt
+from sousa_tui.catalog import RunCatalog
+from sousa_tui.runs import RunInfo, RunSummary
+
+_NO_INFO = RunInfo()
+
+# (column, the raw value it sorts by, how it reads)
+Column = tuple[str, Callable[[RunSummary], Any], Callable[[Any], str]]
+COLUMNS: tuple[Column, ...] = (
+    ("experiment", lambda r: r.experiment, str),
+    ("run", lambda r: r.run_id, str),
+    ("state", lambda r: r.state, str),
+    ("model", lambda r: (r.info or _NO_INFO).model, str),
+    ("strategy", lambda r: (r.info or _NO_INFO).strategy, str),
+    ("data", lambda r: (r.info or _NO_INFO).data, str),
+    ("best val bal.acc", lambda r: r.best_val_bacc, fmt.score),
+    ("test bal.acc", lambda r: r.test_bacc, fmt.score),
+    ("trainable", lambda r: (r.info or _NO_INFO).trainable_params, fmt.count),
+    ("wall time", lambda r: r.wall_sec, fmt.duration),
+    ("samples/s", lambda r: r.median_samples_per_sec, fmt.rate),
+    ("peak mem", lambda r: r.peak_mem_mb, fmt.megabytes),
+)
+COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
+# Text columns read best A to Z; figures best highest first.
+_TEXT_COLUMNS = frozenset({"experiment", "run", "state", "model", "strategy", "data"})
+
+
+def sort_runs(runs: list[RunSummary], column: str, descending: bool) -> list[RunSummary]:
+    """Runs ordered by one column; runs without a value for it always come last."""
+    value = COLUMNS[COLUMN_NAMES.index(column)][1]
+    known = [r for r in runs if value(r) is not None]
+    unknown = [r for r in runs if value(r) is None]
+    return sorted(known, key=value, reverse=descending) + unknown
+
+
+class ResultsScreen(Screen[None]):
+    """Reads the shared catalog; re-sorts on ``o`` (the cursor's column) or a header click."""
+
+    BINDINGS: ClassVar = [
+        Binding("o", "sort_cursor_column", "Sort", id="sort", tooltip="sort by this column"),
+        Binding("escape,t", "app.pop_screen", "Back", id="back"),
+    ]
+
+    def __init__(self, catalog: RunCatalog) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.sort_column = "test bal.acc"
+        self.descending = True
+        self._shown: tuple[object, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="results", cursor_type="cell", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "results"
+        table = self.query_one("#results", DataTable)
+        for name in COLUMN_NAMES:
+            table.add_column(name, key=name)
+        self.refresh_rows()
+        self.set_interval(1.0, self.refresh_rows)
+
+    def refresh_rows(self) -> None:
+        runs = self.catalog.runs()
+        key = (self.sort_column, self.descending, *((r.root, r.version, r.state) for r in runs))
+        if key == self._shown:
+            return
+        self._shown = key
+        table = self.query_one("#results", DataTable)
+        cursor = table.cursor_coordinate
+        table.clear()
+        for run in sort_runs(runs, self.sort_column, self.descending):
+            cells = [
+                show(value(run)) if value(run) is not None else fmt.MISSING
+                for _, value, show in COLUMNS
+            ]
+            table.add_row(*cells, key=str(run.root))
+        table.cursor_coordinate = cursor
+        arrow = "▼" if self.descending else "▲"
+        self.sub_title = f"results: {len(runs)} runs, sorted by {self.sort_column} {arrow}"
+
+    def sort_by(self, column: str) -> None:
+        """Sort by ``column``; sorting by the same column again flips the order."""
+        if column == self.sort_column:
+            self.descending = not self.descending
+        else:
+            self.sort_column, self.descending = column, column not in _TEXT_COLUMNS
+        self.refresh_rows()
+
+    def action_sort_cursor_column(self) -> None:
+        table = self.query_one("#results", DataTable)
+        self.sort_by(COLUMN_NAMES[table.cursor_column])
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(str(event.column_key.value))
