@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,14 @@ from sousa_train.runlog import find_runs
 from sousa_tui.evaluation import EvalScreen
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
 from sousa_tui.evaluation.rudiment_table import RudimentTable
-from sousa_tui.evaluation.tables import load_eval, per_rudiment, summary
+from sousa_tui.evaluation.tables import (
+    Prediction,
+    breakdowns,
+    load_eval,
+    per_rudiment,
+    reference_clip,
+    summary,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -325,3 +333,52 @@ def test_matrix_screen_snapshot(
         await pilot.pause()
 
     assert snap_compare(Host(run), run_before=open_matrix, terminal_size=(140, 50))
+
+
+def plain_balanced_accuracy(rows: list[dict]) -> float:
+    """Mean over the true classes present of the share of their clips predicted right."""
+    by_class: dict[int, list[bool]] = {}
+    for r in rows:
+        by_class.setdefault(r["label"], []).append(r["label"] == r["pred"])
+    return sum(sum(v) / len(v) for v in by_class.values()) / len(by_class)
+
+
+async def test_summary_breaks_down_where_the_data_has_it(tmp_path: Path) -> None:
+    rows = synthetic_rows()
+    for r in rows:
+        r["augmentation_preset"] = None  # a data set that records no presets
+    run = write_eval(tmp_path / "demo" / "20260101-000000-sum", rows, tmp_path)
+    data = load_eval(run, "test")
+    groups = breakdowns(data.predictions)
+    assert list(groups) == ["family", "skill tier", "tempo band"]
+    tiers = {g.name: g for g in groups["skill tier"]}
+    assert list(tiers) == ["beginner", "intermediate", "advanced", "professional"]
+    beginners = [r for r in rows if r["skill_tier"] == "beginner"]
+    assert tiers["beginner"].clips == len(beginners)
+    assert tiers["beginner"].balanced_accuracy == pytest.approx(plain_balanced_accuracy(beginners))
+    drags = [r for r in rows if RUDIMENTS[r["label"]].family == "drag"]
+    assert groups["family"][3].balanced_accuracy == pytest.approx(plain_balanced_accuracy(drags))
+    fast = [r for r in rows if r["tempo_bpm"] >= 160]
+    fastest = groups["tempo band"][-1]
+    assert (fastest.name, fastest.clips) == ("160+ bpm", len(fast))
+    assert summary(data).balanced_accuracy == pytest.approx(plain_balanced_accuracy(rows))
+    async with Host(run).run_test(size=(140, 50)) as pilot:
+        screen = await opened(pilot)
+        console = Console(width=140, record=True, file=io.StringIO())
+        console.print(screen.query_one("#summary-text", Static).content)
+        shown = console.export_text()
+        assert f"{tiers['beginner'].balanced_accuracy:.4f}" in shown
+        assert "augmentation" not in shown
+
+
+def test_reference_clip_prefers_a_confident_correct_one() -> None:
+    rows = synthetic_rows()
+    data_rows = [Prediction(**{f.name: r[f.name] for f in fields(Prediction)}) for r in rows]
+    flam = RUDIMENTS[19].class_id
+    ref = reference_clip(data_rows, flam)
+    right = [p for p in data_rows if p.label == flam and p.correct]
+    assert ref is not None and ref.correct and ref.confidence == max(p.confidence for p in right)
+    wrong_only = [p for p in data_rows if not (p.label == flam and p.correct)]
+    fallback = reference_clip(wrong_only, flam)
+    assert fallback is not None and fallback.label == flam and not fallback.correct
+    assert reference_clip([p for p in data_rows if p.label != flam], flam) is None
