@@ -9,8 +9,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sousa_train.runlog import find_runs
+from sousa_train.runlog import RunDir
 from sousa_tui.runs import RunSummary
+
+# A run that fails before writing config.json (its data set is missing, say) still has these.
+_RUN_FILES = ("config.json", "status.json", "events.jsonl")
+
+
+def scan_runs(runs_dir: Path) -> list[RunDir]:
+    """Run directories, ``<experiment>/<run_id>/``, oldest first; one that only got as far
+    as its status or first event counts too, so a run that crashed early shows its error."""
+    if not runs_dir.is_dir():
+        return []
+    found = [
+        RunDir(run)
+        for experiment in runs_dir.iterdir()
+        if experiment.is_dir()
+        for run in experiment.iterdir()
+        if any((run / name).exists() for name in _RUN_FILES)
+    ]
+    return sorted(found, key=lambda r: r.run_id)
 
 
 class RunCatalog:
@@ -24,12 +42,12 @@ class RunCatalog:
     def refresh(self) -> bool:
         """Find new run directories and fold new events; True when anything changed."""
         changed = False
-        for run in find_runs(self.runs_dir):
+        for run in scan_runs(self.runs_dir):
             summary = self._runs.get(run.root)
             if summary is None:
                 experiment = run.root.parent.name
                 summary = self._runs[run.root] = RunSummary(run.root, experiment, run.run_id)
-                self._latest[experiment] = summary  # find_runs sorts by run id, oldest first
+                self._latest[experiment] = summary  # scan_runs sorts by run id, oldest first
                 changed = True
             before = (summary.version, summary.state, summary.info is None)
             summary.refresh()
