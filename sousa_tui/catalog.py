@@ -7,10 +7,14 @@ up the same way, and a console reopened later picks up runs still in progress.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from sousa_train.runlog import RunDir
 from sousa_tui.runs import RunSummary
+
+FOLD_CHUNK = 2000  # events folded per hold of the lock
+_NO_LOCK = nullcontext()
 
 # A run that fails before writing config.json (its data set is missing, say) still has these.
 _RUN_FILES = ("config.json", "status.json", "events.jsonl")
@@ -39,19 +43,32 @@ class RunCatalog:
         self._runs: dict[Path, RunSummary] = {}
         self._latest: dict[str, RunSummary] = {}
 
-    def refresh(self) -> bool:
-        """Find new run directories and fold new events; True when anything changed."""
+    def refresh(self, lock: AbstractContextManager[object] = _NO_LOCK) -> bool:
+        """Find new run directories and fold new events; True when anything changed.
+
+        Files are read outside ``lock`` and folded under it in chunks, so a reader holding
+        the lock (the UI drawing) never waits for a long backlog to be parsed.
+        """
         changed = False
         for run in scan_runs(self.runs_dir):
             summary = self._runs.get(run.root)
             if summary is None:
                 experiment = run.root.parent.name
-                summary = self._runs[run.root] = RunSummary(run.root, experiment, run.run_id)
-                self._latest[experiment] = summary  # scan_runs sorts by run id, oldest first
+                summary = RunSummary(run.root, experiment, run.run_id)
+                latest = self._latest.get(experiment)
+                with lock:
+                    self._runs[run.root] = summary
+                    if latest is None or latest.run_id < run.run_id:
+                        self._latest[experiment] = summary
                 changed = True
-            before = (summary.version, summary.state, summary.info is None)
-            summary.refresh()
-            changed |= before != (summary.version, summary.state, summary.info is None)
+            events = summary.read()
+            for start in range(0, len(events), FOLD_CHUNK):
+                with lock:
+                    summary.apply(events[start : start + FOLD_CHUNK])
+            with lock:
+                before = (summary.state, summary.info is None)
+                summary.refresh_status(bool(events))
+                changed |= bool(events) or before != (summary.state, summary.info is None)
         return changed
 
     def latest(self, experiment: str) -> RunSummary | None:

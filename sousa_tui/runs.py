@@ -97,18 +97,24 @@ class RunSummary:
     def live(self) -> bool:
         return self.state == "running"
 
-    def refresh(self) -> list[dict[str, Any]]:
-        """Fold newly appended events and, when anything may have changed, the status."""
-        events = self.tail.read_new()
+    def read(self) -> list[dict[str, Any]]:
+        """New events from the file; touches nothing a reader of this summary looks at, so it
+        may run outside the lock while the UI draws."""
+        return self.tail.read_new()
+
+    def apply(self, events: list[dict[str, Any]]) -> None:
+        """Fold events from ``read`` into the figures and series."""
         for event in events:
             self._fold(event)
         if events:
             self.version += 1
-        if events or self.state in ("running", "unknown"):
+
+    def refresh_status(self, had_events: bool) -> None:
+        """Re-read the status when it may have changed: new events, or a run still going."""
+        if had_events or self.state in ("running", "unknown"):
             self._read_status()
         if self.info is None:
             self.info = RunInfo.read(self.dir.config)
-        return events
 
     def _read_status(self) -> None:
         status = self.dir.read_status() or {}

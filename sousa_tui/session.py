@@ -37,7 +37,8 @@ class Session:
         """Reap and start processes, read new file contents; returns launches that ended."""
         with self.lock:
             ended = self.launcher.tick()
-            self.catalog.refresh()
+        self.catalog.refresh(self.lock)
+        with self.lock:
             for launch in ended:
                 self._note_failure(launch)
         return ended

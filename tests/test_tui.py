@@ -111,8 +111,18 @@ def table_of(app: SousaApp) -> ExperimentsTable:
 
 
 async def settle(pilot, seconds: float = 0.8) -> None:
-    """Let the file worker read and the UI draw at least once."""
+    """Let the file worker read and the UI draw at least once, charts included."""
     await pilot.pause(seconds)
+    await charts_drawn(pilot)
+
+
+async def charts_drawn(pilot) -> None:
+    """Charts build in threads; wait until each shows its newest data."""
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if not any(chart.pending for chart in pilot.app.screen.query(MetricChart)):
+            return
+    raise AssertionError("charts never finished drawing")
 
 
 def test_console_import_pulls_in_no_torch() -> None:
@@ -233,14 +243,13 @@ async def test_overlay_axis_and_smoothing_redraw_the_charts(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         loss = app.screen.query_one("#chart-0", MetricChart)
-        assert "train" in loss.render().plain and "smoke" not in loss.render().plain
+        assert "train" in loss.text and "smoke" not in loss.text
         await pilot.press("space", "down")  # select smoke, move to demo-quick
-        await pilot.pause()
-        text = loss.render().plain
-        assert "demo-quick train/loss" in text and "smoke train/loss" in text
+        await charts_drawn(pilot)
+        assert "demo-quick train/loss" in loss.text and "smoke train/loss" in loss.text
         await pilot.press("x", "right_square_bracket", "right_square_bracket")
-        await pilot.pause()
-        assert "wall time (s)" in loss.render().plain
+        await charts_drawn(pilot)
+        assert "wall time (s)" in loss.text
         assert "smoothing 0.8" in app.screen.sub_title
         log = app.screen.query_one("#log", Log)
         assert log.lines[-1].endswith("line 29")
@@ -287,7 +296,7 @@ def test_main_screen_snapshot(snap_compare, tmp_path: Path, manifest: Manifest) 
     async def overlay(pilot) -> None:
         await settle(pilot)
         await pilot.press("space", "down")
-        await pilot.pause()
+        await charts_drawn(pilot)
 
     assert snap_compare(snapshot_app(tmp_path, manifest), run_before=overlay, terminal_size=SIZE)
 

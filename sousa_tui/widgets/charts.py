@@ -1,20 +1,31 @@
 """Metric charts: one run or several overlaid, against step or wall time, optionally smoothed.
 
 Each line is reduced to about two points per column before plotext draws it, so the cost
-of a redraw depends on the chart's width, not on how long the run has been going.
+of a chart depends on its width, not on how long the run has been going. All of that work
+(smoothing, reduction, plotext, turning its output into screen lines) runs in a worker
+thread, paced so it never takes more than about a quarter of a core; the UI thread only
+copies the points and, when drawing, indexes ready-made lines.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
+from rich.console import Console
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid
+from textual.strip import Strip
+from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 from sousa_tui.runs import RunSummary
-from sousa_tui.series import min_max_buckets, smooth
+from sousa_tui.series import Point, min_max_buckets, smooth
 
 # (chart title, the series it draws); a series a run does not log is simply absent.
 CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -25,6 +36,11 @@ CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 COLORS = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
+# A chart rebuilds at most every MIN_BUILD_INTERVAL_SEC, and then only after waiting
+# BUILD_DUTY_FACTOR times as long as its last build took: building holds the GIL, and this
+# keeps it to a fraction of a core however many runs are overlaid.
+MIN_BUILD_INTERVAL_SEC = 0.5
+BUILD_DUTY_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -35,47 +51,142 @@ class ChartOptions:
     smoothing: float = 0.0
 
 
+@dataclass(frozen=True)
+class Line:
+    """One series to draw: a copy of its points, taken while the catalog was locked."""
+
+    label: str
+    points: list[Point]
+    color: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """Everything one build needs, so the thread reads nothing the UI may change."""
+
+    lines: list[Line]
+    options: ChartOptions
+    time_scale: float
+    xlabel: str
+    theme: str
+    width: int
+    height: int
+
+
 class MetricChart(PlotextPlot):
-    """One chart; redraws only when its runs, their data, the options or its width change."""
+    """One chart; redraws only when its runs, their data, the options or its size change."""
 
     def __init__(self, title: str, names: Sequence[str], **kwargs: str) -> None:
         super().__init__(**kwargs)
         self.title = title
         self.names = tuple(names)
         self._drawn: tuple[object, ...] | None = None
+        self._lines: list[Line] = []
+        self._options = ChartOptions()
+        self._scale = (1.0, "step")
+        self._strips: list[Strip] = []
+        self._generation = 0  # bumped per build request; older builds are dropped
+        self._shown = 0  # the generation on screen
+        self._building = threading.Lock()  # one plotext figure per chart: builds take turns
+        self._next_build = 0.0  # monotonic time before which a new build waits
+        self._deferred: Timer | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True while the newest data has not reached the screen."""
+        return self._shown != self._generation
+
+    @property
+    def text(self) -> str:
+        """What the chart shows, as plain text."""
+        return "\n".join(strip.text for strip in self._strips)
 
     def draw(self, runs: Sequence[RunSummary], options: ChartOptions) -> None:
-        key = (tuple((r.root, r.version) for r in runs), options, self.size.width)
+        """Take a copy of the runs' points (the caller holds the catalog lock) and rebuild."""
+        key = (tuple((r.root, r.version) for r in runs), options)
         if key == self._drawn:
             return
         self._drawn = key
-        plt = self.plt
-        plt.clear_data()
-        plt.title(self.title)
-        time_axis = options.x_axis == "time"
-        scale, unit = _time_scale(runs) if time_axis else (1.0, "step")
-        plt.xlabel(unit)
-        color = 0
+        self._options = options
+        self._scale = _time_scale(runs) if options.x_axis == "time" else (1.0, "step")
+        self._lines = []
         for run in runs:
             for name in self.names:
                 series = run.series.get(name)
-                if not series:
-                    continue
-                points = series.points
-                ys = smooth([p[2] for p in points], options.smoothing)
-                smoothed = [(p[0], p[1], y) for p, y in zip(points, ys, strict=True)]
-                shown = min_max_buckets(smoothed, max(8, self.size.width))
-                xs = [p[1] / scale if time_axis else p[0] for p in shown]
-                label = name.split("/")[0] if len(runs) == 1 else f"{run.experiment} {name}"
-                plt.plot(
-                    xs,
-                    [p[2] for p in shown],
-                    label=label,
-                    marker="braille",
-                    color=COLORS[color % len(COLORS)],
-                )
-                color += 1
-        self.refresh()
+                if series:
+                    label = name.split("/")[0] if len(runs) == 1 else f"{run.experiment} {name}"
+                    color = COLORS[len(self._lines) % len(COLORS)]
+                    self._lines.append(Line(label, list(series.points), color))
+        self._request_build()
+
+    def on_resize(self) -> None:
+        self._request_build()
+
+    def _request_build(self) -> None:
+        """Build now, or once the pause after the last build is over (newest data wins)."""
+        self._generation += 1
+        delay = self._next_build - time.monotonic()
+        if delay <= 0:
+            self._start_build()
+        elif self._deferred is None:
+            self._deferred = self.set_timer(delay, self._start_build)
+
+    def _start_build(self) -> None:
+        self._deferred = None
+        self._next_build = time.monotonic() + MIN_BUILD_INTERVAL_SEC  # until the build says
+        figure = Figure(
+            self._lines,
+            self._options,
+            *self._scale,
+            theme=self._get_plotext_theme_name(self.app.theme),
+            width=self.size.width,
+            height=self.size.height,
+        )
+        job = partial(self._build, self._generation, figure)
+        self.run_worker(job, thread=True, group=f"build-{self.id}")
+
+    def _build(self, generation: int, figure: Figure) -> None:
+        with self._building:
+            if generation != self._generation:
+                return  # a newer build is already asked for
+            started = time.monotonic()
+            strips = self._render(figure) if figure.width and figure.height else []
+            cost = time.monotonic() - started
+            self._next_build = started + max(MIN_BUILD_INTERVAL_SEC, BUILD_DUTY_FACTOR * cost)
+        with contextlib.suppress(RuntimeError):  # the app is closing
+            self.app.call_from_thread(self._show, generation, strips)
+
+    def _render(self, figure: Figure) -> list[Strip]:
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title)
+        plt.xlabel(figure.xlabel)
+        time_axis = figure.options.x_axis == "time"
+        for line in figure.lines:
+            ys = smooth([p[2] for p in line.points], figure.options.smoothing)
+            smoothed = [(p[0], p[1], y) for p, y in zip(line.points, ys, strict=True)]
+            shown = min_max_buckets(smoothed, max(8, figure.width))
+            xs = [p[1] / figure.time_scale if time_axis else p[0] for p in shown]
+            ys = [p[2] for p in shown]
+            plt.plot(xs, ys, label=line.label, marker="braille", color=line.color)
+        plt.plotsize(figure.width, figure.height)
+        plt._set_size(figure.width, figure.height)  # textual-plotext's own render does the same
+        plt.theme(figure.theme)
+        text = Text.from_ansi(plt.build())
+        console = Console(width=figure.width, color_system="truecolor", force_terminal=True)
+        options = console.options.update(width=figure.width, height=figure.height)
+        lines = console.render_lines(text, options, pad=True, new_lines=False)
+        return [Strip(segments, figure.width) for segments in lines]
+
+    def _show(self, generation: int, strips: list[Strip]) -> None:
+        if generation >= self._shown:
+            self._shown, self._strips = generation, strips
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width)
 
 
 def _time_scale(runs: Sequence[RunSummary]) -> tuple[float, str]:
