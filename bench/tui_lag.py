@@ -110,7 +110,8 @@ async def measure(runs_dir: Path, args: argparse.Namespace) -> None:
         while not table.row_count:
             await pilot.pause(0.01)
         first_screen = time.perf_counter() - opened
-        while len(app.session.catalog.runs()) < args.runs:
+        backlog = int(args.history * args.rate)
+        while sum(r.step >= backlog for r in app.session.catalog.runs()) < args.runs:
             await pilot.pause(0.05)
         ingested = time.perf_counter() - opened
         for name in app.session.names("bench-"):
@@ -153,7 +154,7 @@ async def measure(runs_dir: Path, args: argparse.Namespace) -> None:
         f"{args.history:.0f} s of backlog each ({int(args.history * args.rate)} events/run)"
     )
     print(f"first screen        {first_screen * 1000:7.0f} ms")
-    print(f"backlog read        {ingested * 1000:7.0f} ms (all runs in the catalog)")
+    print(f"backlog read        {ingested * 1000:7.0f} ms (every run caught up)")
     print(
         f"frame lag (20 Hz)   p50 {pct(lags_ms, 0.5):6.1f}  p95 {pct(lags_ms, 0.95):6.1f}  "
         f"p99 {pct(lags_ms, 0.99):6.1f}  max {lags_ms[-1] if lags_ms else float('nan'):6.1f} ms"

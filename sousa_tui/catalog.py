@@ -13,7 +13,6 @@ from pathlib import Path
 from sousa_train.runlog import RunDir
 from sousa_tui.runs import RunSummary
 
-FOLD_CHUNK = 2000  # events folded per hold of the lock
 _NO_LOCK = nullcontext()
 
 # A run that fails before writing config.json (its data set is missing, say) still has these.
@@ -46,8 +45,9 @@ class RunCatalog:
     def refresh(self, lock: AbstractContextManager[object] = _NO_LOCK) -> bool:
         """Find new run directories and fold new events; True when anything changed.
 
-        Files are read outside ``lock`` and folded under it in chunks, so a reader holding
-        the lock (the UI drawing) never waits for a long backlog to be parsed.
+        Files are read outside ``lock`` and folded under it a bounded chunk at a time, so a
+        reader holding the lock (the UI drawing) never waits for a long backlog to be parsed
+        and memory holds one chunk of raw events at most.
         """
         changed = False
         for run in scan_runs(self.runs_dir):
@@ -61,14 +61,15 @@ class RunCatalog:
                     if latest is None or latest.run_id < run.run_id:
                         self._latest[experiment] = summary
                 changed = True
-            events = summary.read()
-            for start in range(0, len(events), FOLD_CHUNK):
+            had_events = False
+            while events := summary.read():
                 with lock:
-                    summary.apply(events[start : start + FOLD_CHUNK])
+                    summary.apply(events)
+                had_events = True
             with lock:
                 before = (summary.state, summary.info is None)
-                summary.refresh_status(bool(events))
-                changed |= bool(events) or before != (summary.state, summary.info is None)
+                summary.refresh_status(had_events)
+                changed |= had_events or before != (summary.state, summary.info is None)
         return changed
 
     def latest(self, experiment: str) -> RunSummary | None:

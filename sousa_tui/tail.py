@@ -17,11 +17,13 @@ class LineTail:
     """Complete lines appended to a file since the last read.
 
     ``start_back`` bytes before the end is where the first read begins (0: the start), so
-    opening a long log costs the same as opening a short one.
+    opening a long log costs the same as opening a short one. One read takes at most
+    ``max_bytes``, so catching up on an hour of events never holds the whole file in memory.
     """
 
-    def __init__(self, path: Path, start_back: int = 0) -> None:
+    def __init__(self, path: Path, start_back: int = 0, max_bytes: int = 512 * 1024) -> None:
         self.path = path
+        self.max_bytes = max_bytes
         self._offset: int | None = None if start_back else 0
         self._start_back = start_back
         self._partial = b""
@@ -40,7 +42,7 @@ class LineTail:
                 if size < self._offset:  # truncated (a torn tail was cut on resume)
                     self._offset, self._partial = 0, b""
                 fh.seek(self._offset)
-                chunk = fh.read()
+                chunk = fh.read(self.max_bytes)
         except OSError:
             return []
         self._offset += len(chunk)

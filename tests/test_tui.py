@@ -292,28 +292,17 @@ def snapshot_app(tmp_path: Path, manifest: Manifest) -> SousaApp:
     return SousaApp(manifest, tmp_path)
 
 
-def test_main_screen_snapshot(snap_compare, tmp_path: Path, manifest: Manifest) -> None:
-    async def overlay(pilot) -> None:
+@pytest.mark.parametrize(
+    "keys",
+    [("space", "down"), ("t",), ("question_mark",)],
+    ids=["main-overlay", "results", "help"],
+)
+def test_screen_snapshots(
+    snap_compare, tmp_path: Path, manifest: Manifest, keys: tuple[str, ...]
+) -> None:
+    async def press(pilot) -> None:
         await settle(pilot)
-        await pilot.press("space", "down")
+        await pilot.press(*keys)
         await charts_drawn(pilot)
 
-    assert snap_compare(snapshot_app(tmp_path, manifest), run_before=overlay, terminal_size=SIZE)
-
-
-def test_results_screen_snapshot(snap_compare, tmp_path: Path, manifest: Manifest) -> None:
-    async def results(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("t")
-        await pilot.pause()
-
-    assert snap_compare(snapshot_app(tmp_path, manifest), run_before=results, terminal_size=SIZE)
-
-
-def test_help_screen_snapshot(snap_compare, tmp_path: Path, manifest: Manifest) -> None:
-    async def keys(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-
-    assert snap_compare(snapshot_app(tmp_path, manifest), run_before=keys, terminal_size=SIZE)
+    assert snap_compare(snapshot_app(tmp_path, manifest), run_before=press, terminal_size=SIZE)
