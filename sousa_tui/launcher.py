@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from sousa_tui.tail import LogTail
+
 OUTPUT_DIR = ".sousa-tui"  # under the runs folder: each launch's own stdout/stderr
 
 
@@ -36,11 +38,9 @@ class Launch:
 
     def output_tail(self, lines: int = 12) -> str:
         """The end of what the process printed: its error when it died before its run dir."""
-        try:
-            text = self.output.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        tail = LogTail(self.output, keep=lines)
+        tail.read_new()
+        return "\n".join(tail.recent)
 
 
 class Launcher:

@@ -306,3 +306,23 @@ def test_screen_snapshots(
         await charts_drawn(pilot)
 
     assert snap_compare(snapshot_app(tmp_path, manifest), run_before=press, terminal_size=SIZE)
+
+
+async def test_mouse_highlights_rows_and_sorts_results(tmp_path: Path, manifest: Manifest) -> None:
+    write_run(tmp_path, "smoke", "20260101-000000-aaaa", test=0.3)
+    write_run(tmp_path, "demo-quick", "20260101-000000-bbbb", test=0.8)
+    app = SousaApp(manifest, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = table_of(app)
+        await pilot.click(ExperimentsTable, offset=(5, 3))  # header, smoke, demo-quick
+        assert table.highlighted == "efficientat-mn04"
+        await pilot.click(ExperimentsTable, offset=(5, 2))
+        assert table.highlighted == "demo-quick"
+        await pilot.press("t")
+        results = app.screen.query_one("#results", DataTable)
+        assert results.get_cell_at((0, 0)) == "demo-quick"  # best test score first
+        await pilot.click("#results", offset=(2, 0))  # the "experiment" header
+        assert app.screen.sort_column == "experiment"
+        await pilot.click("#results", offset=(2, 0))
+        assert results.get_cell_at((0, 0)) == "smoke"  # Z to A

@@ -167,3 +167,20 @@ async def test_reopening_finds_a_run_in_progress_and_a_kill_from_outside(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+async def test_a_launch_that_dies_before_its_run_dir_shows_its_output(
+    manifest_path: Path, tmp_path: Path
+) -> None:
+    app = SousaApp(load_manifest(manifest_path), tmp_path / "runs")
+    manifest_path.write_text("[experiments.smoke\n")  # broken after the console read it
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.query_one(ExperimentsTable).row_count, "rows")
+        table = highlight(app, "smoke")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: table.get_cell("smoke", "state") == "-", "the exit", 60)
+        await pilot.pause(0.6)
+        error = panel_text(app, "#run-error")
+        assert "exited with code 2 before its run started" in error
+        assert str(manifest_path) in error
+        assert app.is_running
