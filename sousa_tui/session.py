@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from sousa_train.manifest import Manifest
+from sousa_train.runlog import pid_alive
 from sousa_tui import figures as fmt
 from sousa_tui.catalog import RunCatalog
 from sousa_tui.launcher import Launch, Launcher, stop_process
@@ -41,6 +42,8 @@ class Session:
         with self.lock:
             for launch in ended:
                 self._note_failure(launch)
+            # A pid is reused once its process is gone: forget stop requests made to it.
+            self.stops = {pid: n for pid, n in self.stops.items() if pid_alive(pid)}
         return ended
 
     def _note_failure(self, launch: Launch) -> None:
@@ -109,13 +112,17 @@ class Session:
         if self.launcher.is_pending(name) or self.live_pid(name) is not None:
             raise Refused(f"{name} is already queued or running.")
         run = self.catalog.latest(name)
-        what = "starting a fresh run" if mode == "fresh" else "starting"
-        if mode == "resume":
-            if run is None or run.state == "finished" or not run.dir.last_ckpt.is_file():
-                raise Refused(
-                    f"{name}: no unfinished run with a checkpoint to resume; enter starts one."
-                )
+        unfinished = run is not None and run.state != "finished" and run.dir.last_ckpt.is_file()
+        if mode == "resume" and not unfinished:
+            raise Refused(
+                f"{name}: no unfinished run with a checkpoint to resume; enter starts one."
+            )
+        if mode == "fresh":
+            what = "starting a fresh run"
+        elif unfinished and run is not None:
             what = f"resuming {run.run_id}"
+        else:
+            what = "starting"
         with self.lock:
             self.launcher.enqueue(name, fresh=mode == "fresh")
             self.notes.pop(name, None)
