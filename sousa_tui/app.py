@@ -20,6 +20,8 @@ from textual.binding import Binding
 from textual.worker import get_current_worker
 
 from sousa_train.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
+from sousa_train.runlog import RunDir
+from sousa_tui.evaluation import EvalScreen
 from sousa_tui.launcher import Launch
 from sousa_tui.screens.confirm import ConfirmScreen
 from sousa_tui.screens.help import HelpScreen, binding_rows
@@ -39,16 +41,25 @@ class SousaApp(App[None]):
         Binding("q", "request_quit", "Quit", id="quit"),
     ]
 
-    def __init__(self, manifest: Manifest, runs_dir: Path, max_parallel: int = 1) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        runs_dir: Path,
+        max_parallel: int = 1,
+        open_run: Path | None = None,
+    ) -> None:
         super().__init__()
         self.session = Session(manifest, runs_dir, max_parallel)
         self.main_screen = MainScreen(self.session)
+        self.open_run = open_run
 
     def get_default_screen(self) -> MainScreen:
         return self.main_screen
 
     def on_mount(self) -> None:
         self._watch_files()
+        if self.open_run is not None:
+            self.push_screen(EvalScreen(self.open_run))
 
     @work(thread=True, exclusive=True, group="files")
     def _watch_files(self) -> None:
@@ -91,20 +102,46 @@ class SousaApp(App[None]):
         self.push_screen(ConfirmScreen(question), lambda yes: self.exit() if yes else None)
 
 
+def _opened_run(path: str) -> Path:
+    """The run directory given to ``--open``, or a one-paragraph reason it is not one."""
+    run = RunDir(Path(path))
+    if not run.config.is_file():
+        raise ValueError(
+            f"{run.root} is not a run directory: it has no config.json. Give a folder "
+            "written by `sousa-train run`, such as runs/<experiment>/<run id> (`sousa-train "
+            "runs` lists them)."
+        )
+    return run.root
+
+
+def _manifest(path: str | None, open_run: Path | None) -> Manifest:
+    """The manifest; when only a run is opened and no manifest is at hand, an empty one."""
+    if path is None and open_run is not None and not DEFAULT_MANIFEST.is_file():
+        return Manifest(DEFAULT_MANIFEST, {}, {})
+    return load_manifest(Path(path or DEFAULT_MANIFEST))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sousa-tui", description="The SOUSAphone console.")
-    parser.add_argument("--manifest", default=str(DEFAULT_MANIFEST), help="experiments.toml")
-    parser.add_argument("--runs-dir", default="runs", help="where run directories are")
+    parser.add_argument("--manifest", help=f"experiments file (default {DEFAULT_MANIFEST})")
+    parser.add_argument(
+        "--runs-dir", help="where run directories are (default runs, or the opened run's)"
+    )
     parser.add_argument(
         "--parallel", type=int, default=1, help="runs the queue starts at once (default 1)"
     )
+    parser.add_argument(
+        "--open", metavar="RUN_DIR", help="open a run straight in the evaluation browser"
+    )
     args = parser.parse_args(argv)
     try:
-        manifest = load_manifest(Path(args.manifest))
-    except ManifestError as exc:
+        open_run = _opened_run(args.open) if args.open else None
+        manifest = _manifest(args.manifest, open_run)
+    except (ManifestError, ValueError) as exc:
         print(f"sousa-tui: {exc}", file=sys.stderr)
         return 2
-    SousaApp(manifest, Path(args.runs_dir), args.parallel).run()
+    runs_dir = Path(args.runs_dir or (open_run.parent.parent if open_run else "runs"))
+    SousaApp(manifest, runs_dir, args.parallel, open_run).run()
     return 0
 
 

@@ -382,3 +382,55 @@ def test_reference_clip_prefers_a_confident_correct_one() -> None:
     fallback = reference_clip(wrong_only, flam)
     assert fallback is not None and fallback.label == flam and not fallback.correct
     assert reference_clip([p for p in data_rows if p.label != flam], flam) is None
+
+
+async def test_e_on_the_console_opens_the_latest_run_and_escape_returns(smoke_run: Path) -> None:
+    from sousa_train.manifest import load_manifest
+    from sousa_tui.app import SousaApp
+    from sousa_tui.widgets.experiments import ExperimentsTable
+
+    app = SousaApp(load_manifest(REPO / "experiments.toml"), smoke_run.parent.parent)
+    async with app.run_test(size=(140, 50)) as pilot:
+        table = app.screen.query_one(ExperimentsTable)
+        for _ in range(100):
+            if table.row_count and app.session.latest("smoke") is not None:
+                break
+            await pilot.pause(0.1)
+        table.move_cursor(row=table.get_row_index("demo-quick"))
+        await pilot.press("e")  # no run: a warning, no screen change
+        assert not isinstance(app.screen, EvalScreen)
+        table.move_cursor(row=table.get_row_index("smoke"))
+        await pilot.press("e")
+        screen = await opened(pilot)
+        assert screen.run.root == smoke_run
+        assert summary(screen.data).num_clips == len(parquet_rows(smoke_run))
+        await pilot.press("escape")
+        assert app.screen is app.main_screen
+
+
+async def test_open_flag_starts_in_the_browser_of_a_copied_back_run(
+    smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sousa_tui.app import SousaApp, _manifest, _opened_run
+
+    copied = Path(shutil.copytree(smoke_run, tmp_path / "back" / "smoke" / smoke_run.name))
+    monkeypatch.chdir(tmp_path)  # no experiments.toml here, as after an rsync from the cloud
+    run = _opened_run(str(copied))
+    app = SousaApp(_manifest(None, run), copied.parent.parent, open_run=run)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = await opened(pilot)
+        assert screen.run.root == copied
+        await pilot.press("escape")
+        assert app.screen is app.main_screen
+        assert app.session.names() == ["smoke"]
+
+
+def test_open_flag_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sousa_tui.app", "--open", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert str(tmp_path) in done.stderr and "config.json" in done.stderr

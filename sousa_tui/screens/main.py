@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from sousa_tui import figures as fmt
+from sousa_tui.evaluation import EvalScreen
 from sousa_tui.screens.results import ResultsScreen
 from sousa_tui.session import Refused, Session
 from sousa_tui.widgets.charts import SMOOTHING_STEPS, ChartOptions
@@ -38,6 +39,7 @@ class MainScreen(Screen[None]):
         Binding("plus", "parallel(1)", "More at once", show=False, key_display="+"),
         Binding("minus", "parallel(-1)", "Fewer at once", show=False, key_display="-"),
         Binding("t", "results", "Results", id="results", tooltip="results table (leaderboard)"),
+        Binding("e", "evaluate", "Evaluate", id="evaluate", tooltip="confusions and mistakes"),
     ]
 
     def __init__(self, session: Session) -> None:
@@ -170,3 +172,19 @@ class MainScreen(Screen[None]):
 
     def action_results(self) -> None:
         self.app.push_screen(ResultsScreen(self.session.catalog))
+
+    def action_evaluate(self) -> None:
+        """Open the highlighted experiment's latest run in the evaluation browser."""
+        if (name := self.highlighted) is None:
+            return
+        run = self.session.latest(name)
+        if run is None:
+            self.notify(f"{name} has no run to evaluate yet.", severity="warning")
+        elif not (run.dir.best_ckpt.is_file() or run.dir.eval_dir("test").is_dir()):
+            self.notify(
+                f"{name}: run {run.run_id} has no best checkpoint yet; it appears after the "
+                "first validation.",
+                severity="warning",
+            )
+        else:
+            self.app.push_screen(EvalScreen(run.root))
