@@ -69,7 +69,8 @@ class RunEvents(L.Callback):
         step = trainer.global_step
         if step % self.every != 0 and batch_idx + 1 != trainer.num_training_batches:
             return
-        if self._window_batches == 0:
+        loss_sum, batches, samples = self._global_window(trainer)
+        if batches == 0:
             return
         now = time.monotonic()
         total = max(1, int(trainer.estimated_stepping_batches))
@@ -80,9 +81,9 @@ class RunEvents(L.Callback):
             "epoch": trainer.current_epoch,
             "epoch_progress": (batch_idx + 1) / max(1, trainer.num_training_batches),
             "total_steps": total,
-            "train/loss": self._window_loss / self._window_batches,
+            "train/loss": loss_sum / batches,
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
-            "samples_per_sec": self._window_samples / max(1e-9, now - self._window_start),
+            "samples_per_sec": samples / max(1e-9, now - self._window_start),
             "grad_norm": pl_module.last_grad_norm,
             "peak_mem_mb": peak_memory_mb(pl_module.device),
             "elapsed_sec": elapsed,
@@ -105,6 +106,18 @@ class RunEvents(L.Callback):
         self._window_samples = 0
         self._window_loss = 0.0
         self._window_batches = 0
+
+    def _global_window(self, trainer: L.Trainer) -> tuple[float, int, int]:
+        """Loss sum, batches and samples of the window summed over all DDP ranks, so the
+        step event describes the whole run; every rank calls this at the same steps."""
+        totals = torch.tensor(
+            [self._window_loss, self._window_batches, self._window_samples], dtype=torch.float32
+        )
+        if trainer.world_size > 1:
+            device = trainer.strategy.root_device
+            totals = trainer.strategy.reduce(totals.to(device), reduce_op="sum").cpu()
+        loss_sum, batches, samples = totals.tolist()
+        return loss_sum, int(batches), int(samples)
 
     @staticmethod
     def _eta(trainer: L.Trainer, by_steps: float) -> float:

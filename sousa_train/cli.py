@@ -48,7 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sousa_train.train import RunBusyError, run_experiment
 
     manifest = load_manifest(Path(args.manifest))
-    cfg = manifest.get(args.experiment, args.overrides)
+    cfg = manifest.get(args.experiment, [*args.overrides, *_placement_overrides(args)])
     try:
         return run_experiment(
             cfg, runs_dir=Path(args.runs_dir), manifest=manifest.path, fresh=args.fresh
@@ -56,6 +56,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except RunBusyError as exc:
         print(f"sousa-train: {exc}", file=sys.stderr)
         return 1
+
+
+def _placement_overrides(args: argparse.Namespace) -> list[str]:
+    """--devices/--num-nodes/--strategy/--accelerator are train.* overrides, so the run's
+    config.json records where it ran and a resume must use the same layout."""
+    flags = {
+        "devices": args.devices,
+        "num_nodes": args.num_nodes,
+        "parallel_strategy": args.strategy,
+        "accelerator": args.accelerator,
+    }
+    return [
+        f"train.{key}={value}" if isinstance(value, int) else f'train.{key}="{value}"'
+        for key, value in flags.items()
+        if value is not None
+    ]
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -142,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--fresh", action="store_true", help="start a new run even if one is unfinished"
     )
+    run.add_argument("--devices", type=int, help="processes (GPUs) per node (train.devices)")
+    run.add_argument("--num-nodes", type=int, help="machines in the run (train.num_nodes)")
+    run.add_argument(
+        "--strategy", help="Lightning parallel strategy, e.g. ddp (train.parallel_strategy)"
+    )
+    run.add_argument("--accelerator", help="cpu, cuda, mps or auto (train.accelerator)")
     run.set_defaults(func=_cmd_run)
 
     ev = sub.add_parser("eval", help="evaluate a run's checkpoint on a split")

@@ -62,6 +62,8 @@ class OptimSettings:
     label_smoothing: float = 0.1
     grad_clip: float = 1.0
     accumulate_grad_batches: int = 1
+    # Opt-in: with N processes the global batch is N times larger; some want lr x N then.
+    scale_lr_with_world_size: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class TrainSettings:
     precision: str = "auto"
     accelerator: str = "auto"
     devices: int = 1
+    num_nodes: int = 1
+    parallel_strategy: str = "auto"
     seed: int = 0
     early_stop_patience: int = 8
     log_every_steps: int = 10
@@ -124,6 +128,7 @@ SECTIONS: dict[str, type] = {
 PRECISIONS = ("auto", "32", "32-true", "bf16-mixed", "16-mixed")
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 CACHES = ("disk", "memory", "none")
+PARALLEL_STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 
 
 def experiment_from_dict(data: dict[str, Any]) -> ExperimentConfig:

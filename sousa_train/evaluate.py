@@ -79,7 +79,7 @@ def evaluate_run(
     dataset = open_experiment_data(cfg)
     data = ClipDataModule(dataset, cfg.loader, model.sample_rate)
     clips = data.clips(split)
-    metrics = ClassificationMetrics(model.num_classes).to(device)
+    metrics = ClassificationMetrics(model.num_classes, sync=False).to(device)
     rows: list[tuple[Clip, torch.Tensor]] = []
     skipped: list[str] = []
     started = time.monotonic()

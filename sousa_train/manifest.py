@@ -17,6 +17,7 @@ from typing import Any
 from sousa_train.config import (
     ACCELERATORS,
     CACHES,
+    PARALLEL_STRATEGIES,
     PRECISIONS,
     SECTIONS,
     DatasetSpec,
@@ -48,6 +49,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": PRECISIONS,
     "train.accelerator": ACCELERATORS,
     "loader.cache": CACHES,
+    "train.parallel_strategy": PARALLEL_STRATEGIES,
 }
 
 

@@ -22,14 +22,19 @@ from torchmetrics.classification import (
 class ClassificationMetrics(nn.Module):
     """Accumulates scores and targets; ``compute`` returns plain Python numbers."""
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, *, sync: bool = True) -> None:
+        """``sync``: gather the counts of every DDP rank on ``compute`` (validation); off
+        where one process sees every clip itself (evaluation on rank 0)."""
         super().__init__()
         self.num_classes = num_classes
-        self.confusion = MulticlassConfusionMatrix(num_classes)
-        self.top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
-        self.precision = MulticlassPrecision(num_classes, average=None)
-        self.recall = MulticlassRecall(num_classes, average=None)
-        self.f1 = MulticlassF1Score(num_classes, average=None)
+        kw = {"sync_on_compute": sync}
+        self.confusion = MulticlassConfusionMatrix(num_classes, **kw)
+        self.top5 = MulticlassAccuracy(
+            num_classes, top_k=min(5, num_classes), average="micro", **kw
+        )
+        self.precision = MulticlassPrecision(num_classes, average=None, **kw)
+        self.recall = MulticlassRecall(num_classes, average=None, **kw)
+        self.f1 = MulticlassF1Score(num_classes, average=None, **kw)
 
     def update(self, scores: Tensor, target: Tensor) -> None:
         scores = scores.float()

@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.callbacks import Timer
 from torch import Tensor
 from torch.nn import functional as F
+from torchmetrics import MeanMetric
 
 from sousa_train.augment import SpecAugment, mixup, time_stretch
 from sousa_train.config import AugmentSettings, OptimSettings
@@ -51,8 +52,8 @@ class RudimentClassifier(L.LightningModule):
         self._nonfinite_run = 0
         self.last_grad_norm: float | None = None
         self.last_val: dict[str, Any] | None = None
-        self._val_loss_sum = 0.0
-        self._val_count = 0
+        # A torchmetrics mean, so under DDP the loss is averaged over every rank's clips.
+        self.val_loss = MeanMetric()
 
     def forward(self, wave: Tensor) -> Tensor:
         return self.model(wave)
@@ -76,7 +77,14 @@ class RudimentClassifier(L.LightningModule):
         if not torch.isfinite(loss):
             self._count_nonfinite(f"loss is {float(loss)}")
             return None
-        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, batch_size=label.numel())
+        self.log(
+            "train/loss",
+            loss.detach(),
+            on_step=True,
+            on_epoch=True,
+            batch_size=label.numel(),
+            sync_dist=True,
+        )
         return loss
 
     def _count_nonfinite(self, what: str) -> None:
@@ -116,19 +124,18 @@ class RudimentClassifier(L.LightningModule):
             return
         logits = pool_windows(self.model(batch["wave"]), batch["owner"], label.numel())
         loss = F.cross_entropy(logits.float(), label)
-        self._val_loss_sum += float(loss) * label.numel()
-        self._val_count += label.numel()
+        self.val_loss.update(loss.detach(), weight=label.numel())
         self.val_metrics.update(logits, label)
 
     def on_validation_epoch_start(self) -> None:
         self.val_metrics.reset()
-        self._val_loss_sum, self._val_count = 0.0, 0
+        self.val_loss.reset()
 
     def on_validation_epoch_end(self) -> None:
-        if self._val_count == 0:
+        if not self.val_loss.update_called:
             return
         result = self.val_metrics.compute()
-        result["loss"] = self._val_loss_sum / self._val_count
+        result["loss"] = float(self.val_loss.compute())
         self.last_val = result
         for key, value in {**summary(result), "loss": result["loss"]}.items():
             self.log(f"val/{key}", value, prog_bar=key == "balanced_accuracy")
@@ -138,12 +145,13 @@ class RudimentClassifier(L.LightningModule):
         for name, p in self.named_parameters():
             if p.requires_grad:
                 (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        scale = self.trainer.world_size if self.optim.scale_lr_with_world_size else 1
         optimizer = torch.optim.AdamW(
             [
                 {"params": decay, "weight_decay": self.optim.weight_decay},
                 {"params": no_decay, "weight_decay": 0.0},
             ],
-            lr=self.optim.lr,
+            lr=self.optim.lr * scale,
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = self.optim.warmup_fraction

@@ -6,6 +6,7 @@ without recording it in the run directory (status, error event, train.log).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -82,9 +83,15 @@ def prepare_run(
 def run_experiment(
     cfg: ExperimentConfig, *, runs_dir: Path, manifest: Path | None, fresh: bool = False
 ) -> int:
-    run, resume_from = prepare_run(cfg, runs_dir, fresh=fresh)
-    runlog = RunLog(run)
-    with capture_output(run.log):
+    from sousa_train.distributed import SilentRunLog, place_run
+
+    placement = place_run(
+        lambda: prepare_run(cfg, runs_dir, fresh=fresh), _accelerator_name(cfg.train.accelerator)
+    )
+    run, resume_from = placement.run, placement.resume_from
+    # Only global rank 0 writes the run directory; the other ranks train and stay silent.
+    runlog = RunLog(run) if placement.is_zero else SilentRunLog(run)
+    with capture_output(run.log) if placement.is_zero else contextlib.nullcontext():
         log.info(
             "run directory: %s (pid %d)%s",
             run.root,
@@ -131,6 +138,7 @@ def _fit_and_evaluate(
     from sousa_train.callbacks import EventCheckpointIO, GracefulStop, RunEvents
     from sousa_train.data.datamodule import ClipDataModule
     from sousa_train.data.sources import open_experiment_data
+    from sousa_train.distributed import SilentRunLog
     from sousa_train.evaluate import evaluate_run
     from sousa_train.models.registry import experiment_model
     from sousa_train.module import RudimentClassifier
@@ -147,7 +155,7 @@ def _fit_and_evaluate(
     counts = {split: len(dataset.clips(split)) for split in ("train", "val", "test")}
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if resume_from is None or not run.config.exists():
+    if not isinstance(runlog, SilentRunLog) and (resume_from is None or not run.config.exists()):
         from sousa_train.runlog import write_json_atomic
 
         write_json_atomic(
@@ -226,6 +234,8 @@ def _fit_and_evaluate(
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=cfg.train.devices,
+        num_nodes=cfg.train.num_nodes,
+        strategy=cfg.train.parallel_strategy,
         precision=precision,
         max_epochs=cfg.train.max_epochs,
         max_time={"minutes": cfg.train.max_minutes} if cfg.train.max_minutes else None,
@@ -257,6 +267,8 @@ def _fit_and_evaluate(
             run.last_ckpt,
         )
         return 128 + stop.requested
+    if not trainer.is_global_zero:
+        return 0  # rank 0 alone evaluates every clip once and writes the results
     if not run.best_ckpt.exists():
         raise RuntimeError(
             "training ended without a validation pass, so there is no best checkpoint; "
@@ -295,6 +307,12 @@ def _fit_and_evaluate(
         f"(accuracy {results['test']['accuracy']:.4f}); results in {run.eval_dir('test')}"
     )
     return 0
+
+
+def _accelerator_name(setting: str) -> str:
+    import torch
+
+    return resolve_accelerator(setting, torch)
 
 
 def resolve_accelerator(setting: str, torch: Any) -> str:
