@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.frontends import EfficientATMel
+from sousa_train.models.weights import CheckpointMismatchError, load_strict
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +232,6 @@ class MobileNetV3(nn.Module):
         return self.classifier(self.features(features.unsqueeze(1)))
 
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint file whose keys or shapes are not this variant's network."""
-
-
 def _missing_weights_message(path: Path, variant: str) -> str:
     return (
         f"EfficientAT checkpoint not found: {path}. Pretrained weights for variant "
@@ -242,11 +239,6 @@ def _missing_weights_message(path: Path, variant: str) -> str:
         f"(AudioSet-trained, a plain PyTorch state dict) from {RELEASES_URL}; download it "
         "yourself and set `pretrained` to its local path. Nothing is downloaded at run time."
     )
-
-
-def _sample(keys: list[str], limit: int = 5) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
 
 
 def load_official_weights(network: MobileNetV3, path: Path, variant: str) -> bool:
@@ -264,36 +256,13 @@ def load_official_weights(network: MobileNetV3, path: Path, variant: str) -> boo
             f"{path} is not a plain state dict of tensors (the official EfficientAT format); "
             "if it is a training checkpoint, save its model's state_dict() on its own."
         )
-    own = network.state_dict()
-    head_keys = {f"{FINAL_LAYER}.weight", f"{FINAL_LAYER}.bias"}
-    missing = sorted(set(own) - set(state) - head_keys)
-    unexpected = sorted(set(state) - set(own))
-    wrong_shape = sorted(
-        f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
-        for k in set(own) & set(state) - head_keys
-        if state[k].shape != own[k].shape
+    return load_strict(
+        network,
+        state,
+        {f"{FINAL_LAYER}.weight", f"{FINAL_LAYER}.bias"},
+        f"{path} does not match EfficientAT variant {variant!r} "
+        f"(width {WIDTHS[variant]}, official file {OFFICIAL_FILES[variant]})",
     )
-    if missing or unexpected or wrong_shape:
-        problems = [
-            f"{label}: {_sample(keys)}"
-            for label, keys in (
-                ("missing keys", missing),
-                ("unexpected keys", unexpected),
-                ("shape mismatches (file != model)", wrong_shape),
-            )
-            if keys
-        ]
-        raise CheckpointMismatchError(
-            f"{path} does not match EfficientAT variant {variant!r} "
-            f"(width {WIDTHS[variant]}, official file {OFFICIAL_FILES[variant]}): "
-            + "; ".join(problems)
-        )
-    keep_head = all(k in state and state[k].shape == own[k].shape for k in head_keys)
-    merged = dict(state)
-    if not keep_head:
-        merged.update({k: own[k] for k in head_keys})
-    network.load_state_dict(merged, strict=True)
-    return keep_head
 
 
 def build(

@@ -36,6 +36,27 @@ MODELS: dict[str, ModelEntry] = {
         sample_rate=32000,
         mel_bins_setting=True,
     ),
+    "ast": ModelEntry(
+        name="ast",
+        module="sousa_train.models.ast",
+        variants=("tiny", "base"),
+        default_variant="base",
+        sample_rate=16000,
+    ),
+    "beats": ModelEntry(
+        name="beats",
+        module="sousa_train.models.beats",
+        variants=("tiny", "base"),
+        default_variant="base",
+        sample_rate=16000,
+    ),
+    "htsat": ModelEntry(
+        name="htsat",
+        module="sousa_train.models.htsat",
+        variants=("tiny", "base"),
+        default_variant="base",
+        sample_rate=48000,
+    ),
     "rhythmcnn": ModelEntry(
         name="rhythmcnn",
         module="sousa_train.models.rhythm_cnn",

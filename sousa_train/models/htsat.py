@@ -1,0 +1,154 @@
+"""HTS-AT (Chen et al. 2022) as CLAP's audio tower, ``ClapAudioModel`` from transformers.
+
+The LAION CLAP checkpoints (``laion/clap-htsat-unfused``) hold a complete HTS-AT: a Swin
+transformer over a 64-bin log-mel spectrogram at 48 kHz, 10 ms hop, folded into a 256x256
+image (a 1024-frame, 10.24 s canvas cut into four bands). We add a linear head on its pooled
+output. A clip shorter than the canvas is tiled along time until it fills it, as CLAP's own
+``repeatpad`` does, so every frame of the clip reaches the model at its pretrained time
+scale; a clip longer than the canvas is an error, never a silent crop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import Tensor, nn
+from torchaudio.transforms import AmplitudeToDB, MelSpectrogram
+from transformers import ClapAudioConfig, ClapAudioModel, ClapAudioModelWithProjection
+
+from sousa_train.models.base import AudioClassifier
+from sousa_train.models.hub import load_hub_model
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 48000
+HUB_ID = "laion/clap-htsat-unfused"
+HEAD_NAME = "head"
+# CLAP's feature extractor at 48 kHz: 1024-sample Hann window, 480 hop, 50 Hz to 14 kHz.
+_WINDOW_SECONDS = 1024 / 48000
+_FMIN = 50.0
+_FMAX = 14000.0
+ARCHITECTURE = (
+    "window_size",
+    "num_mel_bins",
+    "spec_size",
+    "patch_size",
+    "patch_stride",
+    "depths",
+    "num_attention_heads",
+    "patch_embeds_hidden_size",
+    "enable_fusion",
+    "mlp_ratio",
+    "qkv_bias",
+)
+
+VARIANTS: dict[str, dict[str, object]] = {
+    # A 128x128 image of 32 mel bins over a 512-frame (5.12 s) canvas, two small stages.
+    "tiny": {
+        "num_mel_bins": 32,
+        "spec_size": 128,
+        "depths": (1, 1),
+        "num_attention_heads": (1, 2),
+        "patch_embeds_hidden_size": 16,
+        "hidden_size": 32,
+    },
+    "base": {},  # transformers' ClapAudioConfig defaults are the LAION HTS-AT's
+}
+
+
+class ClapMel(nn.Module):
+    """CLAP's log-mel (Slaney mel scale and norm, power in dB) at any sample rate.
+
+    At 48 kHz the constants are CLAP's; elsewhere the window keeps ~21 ms, the hop 10 ms
+    and the top band edge is min(14 kHz, Nyquist), so the model sees the same time grid.
+    """
+
+    def __init__(self, sample_rate: int, n_mels: int) -> None:
+        super().__init__()
+        win = round(_WINDOW_SECONDS * sample_rate)
+        self.mel = MelSpectrogram(
+            sample_rate,
+            n_fft=1 << (win - 1).bit_length(),
+            win_length=win,
+            hop_length=sample_rate // 100,
+            f_min=_FMIN,
+            f_max=min(_FMAX, sample_rate / 2),
+            n_mels=n_mels,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+        self.to_db = AmplitudeToDB("power")
+
+    def forward(self, wave: Tensor) -> Tensor:
+        """``[B, N]`` -> ``[B, n_mels, N // hop + 1]`` log-mel in dB."""
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            return self.to_db(self.mel(wave.float()))
+
+
+class HTSATNetwork(nn.Module):
+    """Log-mel ``[B, F, T]`` -> logits: tile to the canvas, HTS-AT, pooled output, Linear."""
+
+    def __init__(self, audio: ClapAudioModel, num_classes: int) -> None:
+        super().__init__()
+        cfg = audio.config
+        self.audio = audio
+        self.canvas = cfg.spec_size * (cfg.spec_size // cfg.num_mel_bins)
+        width = int(cfg.patch_embeds_hidden_size * 2 ** (len(cfg.depths) - 1))
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, features: Tensor) -> Tensor:
+        frames = features.shape[-1]
+        if frames > self.canvas:
+            raise ValueError(
+                f"HTS-AT takes at most {self.canvas} frames ({self.canvas / 100:g} s) per "
+                f"example, got {frames}; lower loader.clip_seconds (evaluation then pools "
+                "windows of that length over each clip)."
+            )
+        x = features.transpose(1, 2).repeat(1, math.ceil(self.canvas / frames), 1)
+        pooled = self.audio(input_features=x[:, None, : self.canvas]).pooler_output
+        return self.head(pooled)
+
+
+def variant_config(variant: str) -> ClapAudioConfig:
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"unknown HTS-AT variant {variant!r}; choose one of: {', '.join(VARIANTS)}"
+        )
+    return ClapAudioConfig(**VARIANTS[variant])
+
+
+def build(
+    *, variant: str, num_classes: int, pretrained: str | None, sample_rate: int
+) -> AudioClassifier:
+    """HTS-AT from random weights, or CLAP's audio tower from a hub id / local folder."""
+    config = variant_config(variant)
+    if pretrained is None:
+        audio = ClapAudioModel(config)
+    else:
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(
+                f"pretrained HTS-AT weights ({pretrained}) expect CLAP's {SAMPLE_RATE} Hz "
+                f"log-mel input, but sample_rate is {sample_rate}; set sample_rate = "
+                f"{SAMPLE_RATE}."
+            )
+        # CLAP checkpoints keep the tower under ``audio_model.``, as this class does; loading
+        # ClapAudioModel itself from them silently matches no key at all.
+        audio = load_hub_model(
+            ClapAudioModelWithProjection,
+            pretrained,
+            config,
+            ARCHITECTURE,
+            "HTS-AT",
+            HUB_ID,
+            optional=("audio_projection.",),
+        ).audio_model
+        log.info("HTS-AT %s: loaded %s", variant, pretrained)
+    return AudioClassifier(
+        ClapMel(sample_rate, config.num_mel_bins),
+        HTSATNetwork(audio, num_classes),
+        sample_rate=sample_rate,
+        num_classes=num_classes,
+        head_name=HEAD_NAME,
+    )
