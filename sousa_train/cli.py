@@ -94,6 +94,40 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    import logging
+
+    from sousa_train.evaluate import EvalError
+    from sousa_train.export import ExportError, export_onnx
+    from sousa_train.runlog import RunDir
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        report = export_onnx(
+            RunDir(Path(args.run_dir)),
+            Path(args.onnx),
+            merge=args.merge_adapters,
+            checkpoint=args.checkpoint,
+        )
+    except (EvalError, ExportError) as exc:
+        print(f"sousa-train: {exc}", file=sys.stderr)
+        return 1
+    merged = f", {report.merged_layers} adapter layers merged" if report.merged_layers else ""
+    print(
+        f"wrote {report.path}{merged}; onnxruntime vs PyTorch on {report.windows} windows of "
+        f"{report.clips} test clips: max abs diff {report.max_abs_diff:.3g}"
+    )
+    if report.max_abs_diff > args.atol:
+        print(
+            f"sousa-train: {report.path}: outputs differ from PyTorch by "
+            f"{report.max_abs_diff:.3g}, more than --atol {args.atol:g}; do not deploy this "
+            "file. Re-export with a newer torch/onnxscript, or raise --atol if you accept it.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from sousa_train.runlog import effective_state, find_runs, iter_events
 
@@ -171,6 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", choices=("val", "test"), default="test")
     ev.add_argument("--checkpoint", choices=("best", "last"), default="best")
     ev.set_defaults(func=_cmd_eval)
+
+    export = sub.add_parser(
+        "export", help="write a run's checkpoint as ONNX (frontend included) and check it"
+    )
+    export.add_argument("run_dir", help="a run directory, runs/<experiment>/<run_id>")
+    export.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    export.add_argument(
+        "--merge-adapters", action="store_true", help="merge LoRA/peft adapters first"
+    )
+    export.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    export.add_argument(
+        "--atol",
+        type=float,
+        default=1e-4,
+        help="largest accepted |ONNX - PyTorch| score difference (default 1e-4)",
+    )
+    export.set_defaults(func=_cmd_export)
 
     runs = sub.add_parser("runs", help="runs with their state and best metric")
     runs.add_argument("--runs-dir", default="runs")
