@@ -53,8 +53,10 @@ def checkpoint_path(run: RunDir, which: str) -> Path:
 def load_classifier(cfg: ExperimentConfig, ckpt: Path) -> torch.nn.Module:
     """The run's model with the checkpoint's weights; no pretrained file is needed."""
     from sousa_train.models.registry import experiment_model
+    from sousa_train.strategies import apply_strategy
 
     model = experiment_model(cfg, pretrained=None)
+    apply_strategy(model, cfg.strategy)  # adapter strategies saved a peft-wrapped network
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     model.load_state_dict(weights)

@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
+from sousa_train.adapters import AdaLoraSchedule
 from sousa_train.augment import SpecAugment, mixup, time_stretch
 from sousa_train.config import AugmentSettings, OptimSettings
 from sousa_train.data.dataset import pool_windows
@@ -54,6 +55,7 @@ class RudimentClassifier(L.LightningModule):
         self.last_val: dict[str, Any] | None = None
         # A torchmetrics mean, so under DDP the loss is averaged over every rank's clips.
         self.val_loss = MeanMetric()
+        self.adalora = AdaLoraSchedule.of(model)
 
     def forward(self, wave: Tensor) -> Tensor:
         return self.model(wave)
@@ -74,6 +76,8 @@ class RudimentClassifier(L.LightningModule):
             features, targets = mixup(features, targets, self.augment.mixup_alpha)
         logits = self.model.classify(features)
         loss = F.cross_entropy(logits.float(), targets, label_smoothing=self.optim.label_smoothing)
+        if self.adalora is not None:
+            loss = loss + self.adalora.regulariser()
         if not torch.isfinite(loss):
             self._count_nonfinite(f"loss is {float(loss)}")
             return None
@@ -118,6 +122,12 @@ class RudimentClassifier(L.LightningModule):
         else:
             self._nonfinite_run = 0
 
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """AdaLoRA reallocates ranks after each optimiser step, while gradients still exist."""
+        super().optimizer_step(*args, **kwargs)
+        if self.adalora is not None:
+            self.adalora.step(self.global_step)
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         label = batch["label"]
         if label.numel() == 0:
@@ -154,6 +164,8 @@ class RudimentClassifier(L.LightningModule):
             lr=self.optim.lr * scale,
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
+        if self.adalora is not None:
+            self.adalora.start(total)
         warmup = self.optim.warmup_fraction
         floor = self.optim.min_lr_fraction
         timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)

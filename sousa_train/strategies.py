@@ -14,6 +14,8 @@ class Strategy:
     name: str
     needs_pretrained: bool
     description: str
+    adapter: bool = False
+    """Whether peft wraps the network (only adapters and the head train)."""
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -21,11 +23,23 @@ STRATEGIES: dict[str, Strategy] = {
     for s in (
         Strategy("from_scratch", False, "random initialisation, every weight trains"),
         Strategy("full_finetune", True, "pretrained weights, every weight trains"),
+        Strategy("lora", True, "low-rank adapters on attention and feed-forward layers", True),
+        Strategy("adalora", True, "LoRA whose rank budget is reallocated while training", True),
+        Strategy("ia3", True, "learnt rescaling of attention and feed-forward activations", True),
     )
 }
 
 
 def apply_strategy(model: AudioClassifier, name: str) -> None:
-    """Set which parameters train. Both current strategies train everything."""
+    """Set which parameters train; adapter strategies wrap ``model.network`` with peft.
+
+    Applied after the pretrained weights are loaded, and again (to a freshly built model)
+    before a run's checkpoint is loaded into it.
+    """
+    if STRATEGIES[name].adapter:
+        from sousa_train.adapters import wrap_network
+
+        wrap_network(model, name)
+        return
     for p in model.parameters():
         p.requires_grad_(True)

@@ -139,11 +139,11 @@ def _fit_and_evaluate(
     from sousa_train.data.datamodule import ClipDataModule
     from sousa_train.data.sources import open_experiment_data
     from sousa_train.distributed import SilentRunLog
-    from sousa_train.evaluate import evaluate_run
+    from sousa_train.evaluate import evaluate_run, load_classifier
     from sousa_train.models.registry import experiment_model
     from sousa_train.module import RudimentClassifier
     from sousa_train.rudiments import RUDIMENTS
-    from sousa_train.strategies import apply_strategy
+    from sousa_train.strategies import STRATEGIES, apply_strategy
 
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dataset = open_experiment_data(cfg)
@@ -274,6 +274,10 @@ def _fit_and_evaluate(
             "training ended without a validation pass, so there is no best checkpoint; "
             "check that the val split has clips and train.max_epochs >= 1"
         )
+    if STRATEGIES[cfg.strategy].adapter:
+        from sousa_train.adapters import save_adapter
+
+        save_adapter(load_classifier(cfg, run.best_ckpt), run.adapter)
     reason = "completed"
     early = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
     if early is not None and early.stopped_epoch > 0:
