@@ -30,6 +30,7 @@ from sousa_train.runlog import (
     pid_alive,
     read_json,
 )
+from sousa_train.slurm import resume_checkpoint
 
 log = logging.getLogger("sousa_train.train")
 
@@ -55,7 +56,8 @@ def prepare_run(
     """The run directory to use and the checkpoint to resume from, if any.
 
     The latest run of the experiment is resumed when it ended unfinished and left a
-    last.ckpt; otherwise (or with ``fresh``) a new run directory is made.
+    last.ckpt (or a newer SLURM pre-emption checkpoint); otherwise (or with ``fresh``) a new
+    run directory is made.
     """
     runs = find_runs(runs_dir, cfg.name)
     if runs and not fresh:
@@ -66,8 +68,9 @@ def prepare_run(
                 f"{latest.root}: this experiment is already running as pid {status['pid']}. "
                 "Stop it first (SIGTERM saves a checkpoint), or pass --fresh to start another run."
             )
+        resume_from = resume_checkpoint(latest)
         if effective_state(latest) != "finished":
-            if latest.last_ckpt.is_file():
+            if resume_from is not None:
                 saved = (read_json(latest.config) or {}).get("experiment")
                 if saved is not None and saved != _plain(cfg.to_dict()):
                     raise RunBusyError(
@@ -75,7 +78,7 @@ def prepare_run(
                         "than these; resuming would mix them. Pass --fresh to start a new run "
                         "with the new settings, or drop the overrides to resume."
                     )
-                return latest, latest.last_ckpt
+                return latest, resume_from
             print(f"note: {latest.root} ended before its first checkpoint; starting a new run")
     return RunDir(Path(runs_dir) / cfg.name / new_run_id()), None
 

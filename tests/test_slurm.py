@@ -1,0 +1,111 @@
+"""The printed sbatch script: valid bash, every variable named, and run as printed with a
+stand-in `srun` that starts two CPU tasks with SLURM's variables (real gloo DDP)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sousa_train.cli import build_parser
+from sousa_train.runlog import RunDir, find_runs, iter_events, read_json
+from sousa_train.slurm import resume_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+# A stand-in for srun: two tasks on this machine, with the variables srun gives each task.
+FAKE_SRUN = """#!/bin/bash
+for rank in 0 1; do
+  SLURM_PROCID=$rank SLURM_LOCALID=$rank SLURM_NODEID=0 SLURM_NTASKS=2 \\
+  SLURM_NTASKS_PER_NODE=2 SLURM_JOB_ID=31337 SLURM_NODELIST=127.0.0.1 \\
+  SLURM_JOB_NAME=sousa-smoke "$@" &
+done
+wait
+"""
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    manifest = str(REPO / "experiments.toml")
+    return subprocess.run(
+        [sys.executable, "-m", "sousa_train.cli", "sbatch", *args, "--manifest", manifest],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def _sbatch(cwd: Path, *args: str) -> str:
+    result = _cli(cwd, "smoke", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_script_is_valid_bash_and_names_every_variable(tmp_path: Path) -> None:
+    script = _sbatch(tmp_path, "--nodes", "2", "--gpus-per-node", "4", "--partition", "gpu")
+    (tmp_path / "job.sh").write_text(script)
+    check = subprocess.run(["bash", "-n", str(tmp_path / "job.sh")], capture_output=True)
+    assert check.returncode == 0, check.stderr
+    assigned = set(re.findall(r"^(?:export )?([A-Z_]+)=", script, re.M))
+    used = set(re.findall(r"\$\{?([A-Z_]+)", script))
+    assert used and used <= assigned, f"used but never set: {used - assigned}"
+    for line in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--partition=gpu"):
+        assert f"#SBATCH {line}" in script
+    assert re.search(r"#SBATCH --signal=SIGUSR1@\d+", script) and "#SBATCH --requeue" in script
+    # The training command it runs is one our own CLI accepts, with the same layout.
+    command = script.split("srun ", 1)[1].replace("\\\n", " ").split()
+    args = build_parser().parse_args([a.strip('"') for a in command[1:]])
+    assert (args.command, args.devices, args.num_nodes, args.strategy) == ("run", 4, 2, "ddp")
+
+
+def test_unknown_experiment_prints_no_script(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "nope")
+    assert result.returncode == 2 and not result.stdout
+    assert "no experiment named 'nope'" in result.stderr
+
+
+def test_script_runs_as_printed_under_a_stand_in_srun(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(FAKE_SRUN)
+    (bin_dir / "srun").chmod(0o755)
+    script = _sbatch(tmp_path, "--gpus-per-node", "2", "--accelerator", "cpu", "train.max_epochs=1")
+    (tmp_path / "job.sh").write_text(script)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for name in [k for k in env if k.startswith("SLURM_")]:
+        del env[name]
+    result = subprocess.run(
+        ["bash", str(tmp_path / "job.sh")], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    (run,) = find_runs(tmp_path / "runs", "smoke")
+    assert read_json(run.status)["state"] == "finished"
+    kinds = collections.Counter(e["kind"] for e in iter_events(run.events))
+    assert kinds["start"] == kinds["end"] == 1 and kinds["eval"] == 2, kinds
+    assert (tmp_path / ".sousa-cache").is_dir(), "the script's cache variable was not used"
+
+
+def test_resume_prefers_the_newest_of_last_and_preemption_checkpoints(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    assert resume_checkpoint(run) is None
+    run.last_ckpt.write_bytes(b"x")
+    assert resume_checkpoint(run) == run.last_ckpt
+    hpc = run.root / "hpc_ckpt_1.ckpt"
+    hpc.write_bytes(b"x")
+    os.utime(run.last_ckpt, (time.time() - 60, time.time() - 60))
+    assert resume_checkpoint(run) == hpc
+    (run.root / "hpc_ckpt_notes.ckpt").write_bytes(b"x")  # not Lightning's name: ignored
+    assert resume_checkpoint(run) == hpc
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_slurm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI runner inside a SLURM job must not make these checks see a real cluster."""
+    for name in [k for k in os.environ if k.startswith("SLURM_")]:
+        monkeypatch.delenv(name)
