@@ -184,6 +184,12 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from sousa_train.model_table import print_table, run_check
+
+    return run_check() if args.check else print_table()
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -271,6 +277,16 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="runs with their state and best metric")
     runs.add_argument("--runs-dir", default="runs")
     runs.set_defaults(func=_cmd_runs)
+
+    models = sub.add_parser(
+        "models", help="every model x strategy with total and trainable parameters"
+    )
+    models.add_argument(
+        "--check",
+        action="store_true",
+        help="run one forward and backward step of each combination (tiny configurations)",
+    )
+    models.set_defaults(func=_cmd_models)
 
     demo = sub.add_parser("demo-data", help="render the built-in demo data set (SOUSA layout)")
     demo.add_argument("--out", required=True, help="folder to write the data set into")
