@@ -96,6 +96,19 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class TrackerSettings:
+    """Experiment trackers that also receive the run's metrics; the run directory always does.
+
+    ``mlflow_uri`` defaults to a SQLite store beside the run directories
+    (``sqlite:///<runs dir>/mlflow.db``); W&B falls back to offline when it is unreachable.
+    """
+
+    backends: tuple[str, ...] = ()
+    mlflow_uri: str | None = None
+    wandb_project: str = "sousaphone"
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: model x strategy x data, plus settings."""
 
@@ -113,6 +126,7 @@ class ExperimentConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    trackers: TrackerSettings = field(default_factory=TrackerSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,10 +138,12 @@ SECTIONS: dict[str, type] = {
     "optim": OptimSettings,
     "augment": AugmentSettings,
     "train": TrainSettings,
+    "trackers": TrackerSettings,
 }
 PRECISIONS = ("auto", "32", "32-true", "bf16-mixed", "16-mixed")
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 CACHES = ("disk", "memory", "none")
+TRACKERS = ("tensorboard", "mlflow", "wandb")
 PARALLEL_STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 
 

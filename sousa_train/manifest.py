@@ -20,6 +20,7 @@ from sousa_train.config import (
     PARALLEL_STRATEGIES,
     PRECISIONS,
     SECTIONS,
+    TRACKERS,
     DatasetSpec,
     DemoData,
     ExperimentConfig,
@@ -50,6 +51,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.accelerator": ACCELERATORS,
     "loader.cache": CACHES,
     "train.parallel_strategy": PARALLEL_STRATEGIES,
+    "trackers.backends": TRACKERS,
 }
 
 
@@ -234,7 +236,9 @@ def _build(origin: Any, where: str, cls: type, table: dict) -> Any:
         values[key] = _coerce(origin, f"{where}.{key}", value, hints[key])
         short = f"{where.rsplit('.', 1)[-1]}.{key}"
         if short in CHOICES:
-            _choice(origin, f"{where}.{key}", str(values[key]), CHOICES[short])
+            items = values[key] if isinstance(values[key], tuple) else (values[key],)
+            for item in items:
+                _choice(origin, f"{where}.{key}", str(item), CHOICES[short])
         number = isinstance(values[key], (int, float)) and not isinstance(values[key], bool)
         if number and values[key] < 0:
             raise ManifestError(f"{origin}: {where}.{key} is {value!r}; it must not be negative.")

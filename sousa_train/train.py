@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sousa_train.capture import capture_output
-from sousa_train.config import ExperimentConfig
+from sousa_train.config import ExperimentConfig, experiment_from_dict
 from sousa_train.runlog import (
     RunDir,
     RunLog,
@@ -72,7 +72,9 @@ def prepare_run(
         if effective_state(latest) != "finished":
             if resume_from is not None:
                 saved = (read_json(latest.config) or {}).get("experiment")
-                if saved is not None and saved != _plain(cfg.to_dict()):
+                # Through the dataclasses, so settings added since the run began compare
+                # as their defaults rather than as a change.
+                if saved is not None and not _same_settings(saved, cfg):
                     raise RunBusyError(
                         f"{latest.config}: the unfinished run was started with different settings "
                         "than these; resuming would mix them. Pass --fresh to start a new run "
@@ -135,7 +137,12 @@ def _fit_and_evaluate(
     # Lightning gives its logger a stderr handler of its own; ours already prints everything once.
     logging.getLogger("lightning").handlers.clear()
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.callbacks import (
+        EarlyStopping,
+        LearningRateMonitor,
+        ModelCheckpoint,
+        RichProgressBar,
+    )
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from sousa_train.callbacks import EventCheckpointIO, GracefulStop, RunEvents
@@ -147,6 +154,7 @@ def _fit_and_evaluate(
     from sousa_train.module import RudimentClassifier
     from sousa_train.rudiments import RUDIMENTS
     from sousa_train.strategies import STRATEGIES, apply_strategy
+    from sousa_train.trackers import hyperparameters, log_results, make_loggers
 
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dataset = open_experiment_data(cfg)
@@ -234,6 +242,11 @@ def _fit_and_evaluate(
         )
     if interactive:
         callbacks.append(RichProgressBar(console_kwargs={"file": sys.__stderr__}))
+    loggers = make_loggers(cfg, run, is_zero=not isinstance(runlog, SilentRunLog))
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+        for tracker in loggers:
+            tracker.log_hyperparams(hyperparameters(cfg))
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=cfg.train.devices,
@@ -245,7 +258,8 @@ def _fit_and_evaluate(
         accumulate_grad_batches=cfg.optim.accumulate_grad_batches,
         callbacks=callbacks,
         plugins=[EventCheckpointIO(runlog)],
-        logger=False,
+        logger=loggers or False,
+        log_every_n_steps=cfg.train.log_every_steps,
         enable_progress_bar=interactive,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -301,6 +315,7 @@ def _fit_and_evaluate(
             },
         )
         results[split] = report
+    log_results(loggers, results, trainer.global_step)
     runlog.event(
         "end",
         reason=reason,
@@ -369,6 +384,14 @@ def git_commit() -> str | None:
     if result.returncode != 0:
         return None
     return result.stdout.strip() or None
+
+
+def _same_settings(saved: dict[str, Any], cfg: ExperimentConfig) -> bool:
+    try:
+        before = experiment_from_dict(saved).to_dict()
+    except (TypeError, ValueError):  # a key this version no longer has
+        return False
+    return _plain(before) == _plain(cfg.to_dict())
 
 
 def _plain(value: Any) -> Any:
