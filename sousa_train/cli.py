@@ -113,9 +113,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"sousa-train: {exc}", file=sys.stderr)
         return 1
     merged = f", {report.merged_layers} adapter layers merged" if report.merged_layers else ""
+    batch = "any batch size" if report.dynamic_batch else "batch size 1"
     print(
-        f"wrote {report.path}{merged}; onnxruntime vs PyTorch on {report.windows} windows of "
-        f"{report.clips} test clips: max abs diff {report.max_abs_diff:.3g}"
+        f"wrote {report.path} ({batch}{merged}); onnxruntime vs PyTorch on "
+        f"{report.windows} windows of {report.clips} test clips: "
+        f"max abs diff {report.max_abs_diff:.3g}"
     )
     if report.max_abs_diff > args.atol:
         print(

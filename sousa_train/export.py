@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ class ExportReport:
     windows: int
     clips: int
     merged_layers: int
+    dynamic_batch: bool
 
 
 def merge_adapters(model: nn.Module) -> tuple[nn.Module, int]:
@@ -68,7 +70,11 @@ def export_onnx(
 ) -> ExportReport:
     """Write ``out`` and compare it with PyTorch on every window of the test split."""
     cfg = load_run_config(run)
-    model = load_classifier(cfg, checkpoint_path(run, checkpoint)).eval()
+    ckpt = checkpoint_path(run, checkpoint)
+    # The check compares against the model as trained (adapters unmerged), so a merge that
+    # changed the outputs would show in the reported difference.
+    reference = load_classifier(cfg, ckpt).eval()
+    model = load_classifier(cfg, ckpt).eval()
     merged = 0
     if merge:
         model, merged = merge_adapters(model)
@@ -80,23 +86,33 @@ def export_onnx(
     clip_samples = round(cfg.loader.clip_seconds * model.sample_rate)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(2, clip_samples)
     # The exporter warns about every torchvision op it cannot register; none are ours.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    program = _export(model, batch=2, clip_samples=clip_samples)
+    batch = program.model.graph.inputs[0].shape[0]
+    fixed = isinstance(batch, int)
+    if fixed:
+        # Some model code fixes the batch size while it is traced; one window per call is
+        # then the form that serves every batch.
+        log.warning("the model's batch size cannot stay dynamic; exporting with batch size 1")
+        program = _export(model, batch=1, clip_samples=clip_samples)
+    program.save(str(out))
+    _describe(out, cfg.name, model.sample_rate, clip_samples)
+    diff, windows, clips = _compare(run, reference, out, one_at_a_time=fixed)
+    return ExportReport(out, diff, windows, clips, merged, dynamic_batch=not fixed)
+
+
+def _export(model: nn.Module, *, batch: int, clip_samples: int) -> Any:
     with torch.no_grad():
-        program = torch.onnx.export(
+        return torch.onnx.export(
             model,
-            (example,),
+            (torch.zeros(batch, clip_samples),),
             input_names=[INPUT],
             output_names=[OUTPUT],
-            dynamic_shapes={INPUT: {0: torch.export.Dim("batch")}},
+            dynamic_shapes={INPUT: {0: torch.export.Dim("batch")}} if batch > 1 else None,
             dynamo=True,
             verbose=False,
         )
-    program.save(str(out))
-    _describe(out, cfg.name, model.sample_rate, clip_samples)
-    diff, windows, clips = _compare(run, model, out)
-    return ExportReport(out, diff, windows, clips, merged)
 
 
 def _describe(path: Path, experiment: str, sample_rate: int, clip_samples: int) -> None:
@@ -118,7 +134,9 @@ def _describe(path: Path, experiment: str, sample_rate: int, clip_samples: int) 
 
 
 @torch.inference_mode()
-def _compare(run: RunDir, model: nn.Module, path: Path) -> tuple[float, int, int]:
+def _compare(
+    run: RunDir, model: nn.Module, path: Path, *, one_at_a_time: bool
+) -> tuple[float, int, int]:
     import onnxruntime as ort
 
     from sousa_train.data.datamodule import ClipDataModule
@@ -133,7 +151,8 @@ def _compare(run: RunDir, model: nn.Module, path: Path) -> tuple[float, int, int
         if wave.shape[0] == 0:
             continue
         expected = model(wave).numpy()
-        got = session.run([OUTPUT], {INPUT: wave.numpy()})[0]
+        chunks = wave.split(1) if one_at_a_time else (wave,)
+        got = np.concatenate([session.run([OUTPUT], {INPUT: c.numpy()})[0] for c in chunks])
         worst = max(worst, float(np.abs(got - expected).max()))
         windows += wave.shape[0]
         clips += batch["label"].numel()
