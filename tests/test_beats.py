@@ -95,3 +95,5 @@ def test_wrong_files_fail_naming_the_file(tmp_path: Path) -> None:
     torch.save(checkpoint, other)
     with pytest.raises(CheckpointMismatchError, match=r"prenorm\.pt.*layer_norm_first"):
         build(variant="tiny", num_classes=40, pretrained=str(other), sample_rate=16000)
+    with pytest.raises(ValueError, match=r"prenorm\.pt.*16000 Hz.*set sample_rate = 16000"):
+        build(variant="tiny", num_classes=40, pretrained=str(other), sample_rate=22050)

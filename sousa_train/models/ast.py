@@ -23,6 +23,7 @@ from transformers.models.audio_spectrogram_transformer.modeling_audio_spectrogra
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.fbank import KaldiFbank
 from sousa_train.models.hub import load_hub_model
+from sousa_train.models.weights import require_sample_rate
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,7 @@ def build(
     if pretrained is None:
         ast = ASTForAudioClassification(config)
     else:
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(
-                f"pretrained AST weights ({pretrained}) expect {SAMPLE_RATE} Hz fbank input, "
-                f"but sample_rate is {sample_rate}; set sample_rate = {SAMPLE_RATE}."
-            )
+        require_sample_rate("AST", pretrained, sample_rate, SAMPLE_RATE, "fbank")
         ast = load_hub_model(
             ASTForAudioClassification, pretrained, config, ARCHITECTURE, "AST", HUB_ID
         )

@@ -22,7 +22,11 @@ from torch import Tensor, nn
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.beats_layers import TransformerEncoder
 from sousa_train.models.fbank import KaldiFbank
-from sousa_train.models.weights import CheckpointMismatchError, load_strict
+from sousa_train.models.weights import (
+    CheckpointMismatchError,
+    load_strict,
+    require_sample_rate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +194,7 @@ def build(
         raise ValueError(f"unknown BEATs variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
     network = BEATs(VARIANTS[variant], num_classes)
     if pretrained is not None:
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(
-                f"pretrained BEATs weights ({pretrained}) expect {SAMPLE_RATE} Hz fbank input, "
-                f"but sample_rate is {sample_rate}; set sample_rate = {SAMPLE_RATE}."
-            )
+        require_sample_rate("BEATs", pretrained, sample_rate, SAMPLE_RATE, "fbank")
         kept = load_official_weights(network, Path(pretrained), variant)
         log.info(
             "BEATs %s: loaded %s, %s",

@@ -20,6 +20,7 @@ from transformers import ClapAudioConfig, ClapAudioModel, ClapAudioModelWithProj
 
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.hub import load_hub_model
+from sousa_train.models.weights import require_sample_rate
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +128,7 @@ def build(
     if pretrained is None:
         audio = ClapAudioModel(config)
     else:
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(
-                f"pretrained HTS-AT weights ({pretrained}) expect CLAP's {SAMPLE_RATE} Hz "
-                f"log-mel input, but sample_rate is {sample_rate}; set sample_rate = "
-                f"{SAMPLE_RATE}."
-            )
+        require_sample_rate("HTS-AT", pretrained, sample_rate, SAMPLE_RATE, "CLAP log-mel")
         # CLAP checkpoints keep the tower under ``audio_model.``, as this class does; loading
         # ClapAudioModel itself from them silently matches no key at all.
         audio = load_hub_model(

@@ -17,6 +17,17 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint file whose keys or shapes are not this network's."""
 
 
+def require_sample_rate(
+    name: str, pretrained: str, sample_rate: int, expected: int, features: str
+) -> None:
+    """Pretrained weights only mean something on the input they were trained on."""
+    if sample_rate != expected:
+        raise ValueError(
+            f"pretrained {name} weights ({pretrained}) expect {expected} Hz {features} input, "
+            f"but sample_rate is {sample_rate}; set sample_rate = {expected}."
+        )
+
+
 def _sample(keys: list[str], limit: int = 5) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
