@@ -33,10 +33,12 @@ def _counts(model: AudioClassifier) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-def _build(model: str, variant: str, strategy: str) -> AudioClassifier:
+def _build(model: str, variant: str, strategy: str) -> tuple[AudioClassifier, int]:
+    """The model with its strategy applied, and its head's size (the head always trains)."""
     built = build_model(model, variant=variant, num_classes=NUM_CLASSES)
+    head = sum(p.numel() for p in built.network.get_submodule(built.head_name).parameters())
     apply_strategy(built, strategy)
-    return built
+    return built, head
 
 
 def _notes() -> list[str]:
@@ -48,13 +50,17 @@ def _notes() -> list[str]:
 
 
 def print_table() -> int:
-    print(f"{'model':<12} {'variant':<8} {'strategy':<14} {'total':>13} {'trainable':>13} share")
+    print(
+        f"{'model':<12} {'variant':<8} {'strategy':<14} {'total':>13} {'trainable':>13} "
+        f"{'of it head':>11} share"
+    )
     for model, strategy in combinations():
         variant = MODELS[model].default_variant
         with init_empty_weights():
-            total, trainable = _counts(_build(model, variant, strategy))
+            built, head = _build(model, variant, strategy)
+        total, trainable = _counts(built)
         print(
-            f"{model:<12} {variant:<8} {strategy:<14} {total:>13,} {trainable:>13,} "
+            f"{model:<12} {variant:<8} {strategy:<14} {total:>13,} {trainable:>13,} {head:>11,} "
             f"{100 * trainable / total:5.1f}%"
         )
     for note in _notes():
@@ -64,7 +70,7 @@ def print_table() -> int:
 
 def check_one(model: str, strategy: str, seconds: float = 1.0) -> str:
     """One forward and backward pass of the tiny variant; raises when something is wrong."""
-    built = _build(model, "tiny", strategy)
+    built, _ = _build(model, "tiny", strategy)
     wave = torch.randn(2, int(seconds * built.sample_rate))
     logits = built(wave)
     if logits.shape != (2, NUM_CLASSES) or not torch.isfinite(logits).all():

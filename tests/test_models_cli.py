@@ -15,19 +15,21 @@ def test_table_lists_every_combination_with_adapters_training_a_fraction(
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = {
-        (r[0], r[2]): (int(r[3].replace(",", "")), int(r[4].replace(",", "")))
+        (r[0], r[2]): tuple(int(v.replace(",", "")) for v in r[3:6])
         for r in (line.split() for line in lines[1:] if "%" in line)
     }
     assert len(rows) == 21 and ("rhythmcnn", "from_scratch") in rows
     assert "rhythmcnn: from_scratch only (no published weights)" in lines
-    assert rows["beats", "full_finetune"] == (90_342_552, 90_342_552)
+    assert rows["beats", "full_finetune"] == (90_342_552, 90_342_552, 768 * 40 + 40)
     assert rows["ast", "full_finetune"][0] == pytest.approx(86.2e6, rel=0.01)
     for model in ("ast", "beats", "htsat", "efficientat"):
         full = rows[model, "full_finetune"][1]
         for strategy in ADAPTERS:
-            trainable = rows[model, strategy][1]
-            # The transformers train a few percent; EfficientAT's head is a third of mn04.
-            assert trainable < (0.05 if model != "efficientat" else 0.5) * full, (model, strategy)
+            _, trainable, head = rows[model, strategy]
+            # Besides the head, the transformers' adapters add a few percent; mn04's layers are
+            # so narrow that rank-8 adapters on them weigh more.
+            share = 0.05 if model != "efficientat" else 0.2
+            assert head < trainable < head + share * full, (model, strategy)
 
 
 def test_check_runs_every_combination(capsys: pytest.CaptureFixture[str]) -> None:
