@@ -24,13 +24,13 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
+from sousa_train.config.manifest import load_manifest
 from sousa_train.data.datamodule import ClipDataModule
 from sousa_train.data.sources import open_experiment_data
-from sousa_train.manifest import load_manifest
 from sousa_train.models.registry import build_model
-from sousa_train.module import RudimentClassifier
 from sousa_train.rudiments import NUM_CLASSES
-from sousa_train.train import resolve_accelerator, resolve_precision
+from sousa_train.training.module import RudimentClassifier
+from sousa_train.training.run import resolve_accelerator, resolve_precision
 
 
 class _Ready(L.LightningDataModule):

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sousa_train.manifest import load_manifest
-from sousa_train.runlog import write_json_atomic
+from sousa_train.config.manifest import load_manifest
+from sousa_train.rundir.layout import write_json_atomic
 from sousa_tui.app import SousaApp
 from sousa_tui.screens.main import MainScreen
 from sousa_tui.widgets.experiments import ExperimentsTable

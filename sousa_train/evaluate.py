@@ -16,12 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from sousa_train.config import ExperimentConfig, experiment_from_dict
+from sousa_train.config.settings import ExperimentConfig, experiment_from_dict
 from sousa_train.data.clips import Clip, Split
 from sousa_train.data.dataset import pool_windows
-from sousa_train.metrics import ClassificationMetrics, summary
 from sousa_train.rudiments import RUDIMENTS, SLUGS
-from sousa_train.runlog import RunDir, read_json, write_json_atomic
+from sousa_train.rundir.layout import RunDir, read_json, write_json_atomic
+from sousa_train.training.metrics import ClassificationMetrics, summary
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def checkpoint_path(run: RunDir, which: str) -> Path:
 
 def load_classifier(cfg: ExperimentConfig, ckpt: Path) -> torch.nn.Module:
     """The run's model with the checkpoint's weights; no pretrained file is needed."""
+    from sousa_train.finetune.strategies import apply_strategy
     from sousa_train.models.registry import experiment_model
-    from sousa_train.strategies import apply_strategy
 
     model = experiment_model(cfg, pretrained=None)
     apply_strategy(model, cfg.strategy)  # adapter strategies saved a peft-wrapped network

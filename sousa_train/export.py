@@ -20,7 +20,7 @@ from torch import nn
 
 from sousa_train.evaluate import checkpoint_path, load_classifier, load_run_config
 from sousa_train.rudiments import SLUGS
-from sousa_train.runlog import RunDir
+from sousa_train.rundir.layout import RunDir
 
 log = logging.getLogger(__name__)
 

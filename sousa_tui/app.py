@@ -19,14 +19,14 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
-from sousa_train.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
-from sousa_train.runlog import RunDir
+from sousa_train.config.manifest import DEFAULT_MANIFEST, Manifest, ManifestError, load_manifest
+from sousa_train.rundir.layout import RunDir
 from sousa_tui.evaluation import EvalScreen
-from sousa_tui.launcher import Launch
 from sousa_tui.screens.confirm import ConfirmScreen
 from sousa_tui.screens.help import HelpScreen, binding_rows
 from sousa_tui.screens.main import MainScreen
-from sousa_tui.session import Session
+from sousa_tui.state.launcher import Launch
+from sousa_tui.state.session import Session
 
 REFRESH_SEC = 0.5
 

@@ -12,15 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-# CI clones the repository with shared/ beside it: <repo>/../shared/fixtures.
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "sousa-real-mini"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE = FIXTURES / "sousa-real-mini"
 
 
 @pytest.fixture(scope="session")
 def fixture_root() -> Path:
     """The real generator output (12 clips, 4 rudiments, 3 splits); read-only."""
     if not (FIXTURE / "labels" / "samples.parquet").is_file():
-        pytest.fail(f"missing fixture {FIXTURE}: check out shared/ beside the repository")
+        pytest.fail(f"missing fixture {FIXTURE}: the repository checkout is incomplete")
     return FIXTURE
 
 
@@ -28,7 +28,7 @@ def fixture_root() -> Path:
 def fixture_copy(tmp_path: Path, fixture_root: Path) -> Path:
     """A writable copy of the real fixture, for tests that damage it."""
     copy = Path(shutil.copytree(fixture_root, tmp_path / "sousa"))
-    for path in (copy, *copy.rglob("*")):  # the shared fixture is read-only
+    for path in (copy, *copy.rglob("*")):  # a checkout may be read-only
         path.chmod(path.stat().st_mode | 0o200)
     return copy
 

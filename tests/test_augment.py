@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from sousa_train.augment import SpecAugment, mixup, time_stretch
-from sousa_train.config import AugmentSettings
+from sousa_train.config.settings import AugmentSettings
+from sousa_train.training.augment import SpecAugment, mixup, time_stretch
 
 
 def test_mixup_is_safe_for_a_batch_of_one_and_keeps_probabilities() -> None:

@@ -16,7 +16,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from sousa_train.runlog import RunDir, find_runs, iter_events, read_json
+from sousa_train.rundir.layout import RunDir, read_json
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.tail import iter_events
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "experiments.toml"

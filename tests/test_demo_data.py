@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from sousa_train.data.demo import DemoDataError, generate_demo_dataset
-from sousa_train.data.patterns import PATTERNS
+from sousa_train.data.demo.patterns import PATTERNS
+from sousa_train.data.demo.render import DemoDataError, generate_demo_dataset
 from sousa_train.data.reader import open_dataset
 from sousa_train.rudiments import NUM_CLASSES, SLUGS
 

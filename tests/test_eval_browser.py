@@ -23,11 +23,11 @@ from textual.app import App
 from textual.widgets import DataTable, ProgressBar, Static
 
 from sousa_train.rudiments import FAMILIES, NUM_CLASSES, RUDIMENTS, SLUGS
-from sousa_train.runlog import find_runs
+from sousa_train.rundir.scan import find_runs
 from sousa_tui.evaluation import EvalScreen
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
 from sousa_tui.evaluation.rudiment_table import RudimentTable
-from sousa_tui.evaluation.tables import (
+from sousa_tui.evaluation.scores import (
     Prediction,
     breakdowns,
     load_eval,
@@ -385,7 +385,7 @@ def test_reference_clip_prefers_a_confident_correct_one() -> None:
 
 
 async def test_e_on_the_console_opens_the_latest_run_and_escape_returns(smoke_run: Path) -> None:
-    from sousa_train.manifest import load_manifest
+    from sousa_train.config.manifest import load_manifest
     from sousa_tui.app import SousaApp
     from sousa_tui.widgets.experiments import ExperimentsTable
 

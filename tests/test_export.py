@@ -24,7 +24,8 @@ from sousa_train.data.sources import open_experiment_data
 from sousa_train.evaluate import load_classifier, load_run_config
 from sousa_train.export import merge_adapters
 from sousa_train.rudiments import SLUGS
-from sousa_train.runlog import RunDir, find_runs
+from sousa_train.rundir.layout import RunDir
+from sousa_train.rundir.scan import find_runs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sousa_train.manifest import ManifestError, load_manifest
+from sousa_train.config.manifest import ManifestError, load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

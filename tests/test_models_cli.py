@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sousa_train.cli import main
+from sousa_train.cli.main import main
 
 ADAPTERS = ("lora", "adalora", "ia3")
 

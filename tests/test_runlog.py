@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sousa_train.runlog import RunDir, RunLog, effective_state, find_runs, iter_events, new_run_id
+from sousa_train.rundir.layout import RunDir, new_run_id
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.status import effective_state
+from sousa_train.rundir.tail import iter_events
+from sousa_train.rundir.writer import RunLog
 
 
 def test_events_survive_a_torn_tail_and_append_cleanly(tmp_path: Path) -> None:

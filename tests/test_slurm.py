@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from sousa_train.cli import build_parser
-from sousa_train.runlog import RunDir, find_runs, iter_events, read_json
-from sousa_train.slurm import resume_checkpoint
+from sousa_train.cli.main import build_parser
+from sousa_train.rundir.layout import RunDir, read_json
+from sousa_train.rundir.resume import resume_checkpoint
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.tail import iter_events
 
 REPO = Path(__file__).resolve().parents[1]
 # A stand-in for srun: two tasks on this machine, with the variables srun gives each task.

@@ -14,16 +14,17 @@ from peft import PeftModel
 from torch import nn
 from torch.utils.data import DataLoader
 
-from sousa_train.adapter_targets import find_targets
-from sousa_train.adapters import AdaLoraSchedule, NoAdapterTargetError
-from sousa_train.config import AugmentSettings, OptimSettings
+from sousa_train.config.settings import AugmentSettings, OptimSettings
 from sousa_train.evaluate import load_classifier, load_run_config
+from sousa_train.finetune.adapters import AdaLoraSchedule, NoAdapterTargetError
+from sousa_train.finetune.strategies import apply_strategy
+from sousa_train.finetune.targets import find_targets
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.beats import build as build_beats
 from sousa_train.models.registry import build_model
-from sousa_train.module import RudimentClassifier
-from sousa_train.runlog import RunDir, find_runs
-from sousa_train.strategies import apply_strategy
+from sousa_train.rundir.layout import RunDir
+from sousa_train.rundir.scan import find_runs
+from sousa_train.training.module import RudimentClassifier
 from tests.test_beats import official_checkpoint
 
 

@@ -14,9 +14,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sousa_train import trackers
-from sousa_train.manifest import ManifestError, load_manifest
-from sousa_train.runlog import RunDir, find_runs, iter_events, read_json
+from sousa_train.config.manifest import ManifestError, load_manifest
+from sousa_train.rundir.layout import RunDir, read_json
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.tail import iter_events
+from sousa_train.training import trackers
 
 REPO = Path(__file__).resolve().parents[1]
 BACKENDS = 'trackers.backends=["tensorboard","mlflow","wandb"]'

@@ -13,7 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from sousa_train.runlog import RunDir, find_runs, iter_events
+from sousa_train.rundir.layout import RunDir
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.tail import iter_events
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "experiments.toml"

@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Log
 
-from sousa_train.manifest import Manifest, load_manifest
-from sousa_train.runlog import RunDir, RunLog, write_json_atomic
+from sousa_train.config.manifest import Manifest, load_manifest
+from sousa_train.rundir.layout import RunDir, write_json_atomic
+from sousa_train.rundir.writer import RunLog
 from sousa_tui.app import SousaApp
-from sousa_tui.catalog import RunCatalog
 from sousa_tui.screens.confirm import ConfirmScreen
 from sousa_tui.screens.help import HelpScreen
 from sousa_tui.screens.main import MainScreen
 from sousa_tui.screens.results import ResultsScreen
+from sousa_tui.state.catalog import RunCatalog
 from sousa_tui.widgets.charts import MetricChart
 from sousa_tui.widgets.experiments import ExperimentsTable
 

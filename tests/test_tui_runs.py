@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Log, Static
 
-from sousa_train.manifest import load_manifest
-from sousa_train.runlog import find_runs, iter_events
+from sousa_train.config.manifest import load_manifest
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.tail import iter_events
 from sousa_tui.app import SousaApp
 from sousa_tui.widgets.experiments import ExperimentsTable
 

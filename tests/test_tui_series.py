@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sousa_tui.series import BoundedSeries, min_max_buckets, smooth
-from sousa_tui.tail import EventTail, LogTail
+from sousa_train.rundir.tail import EventTail, LogTail
+from sousa_tui.state.series import BoundedSeries, min_max_buckets, smooth
 
 
 def test_series_stays_bounded_and_keeps_its_extremes() -> None:

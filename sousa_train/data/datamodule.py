@@ -9,7 +9,7 @@ import signal
 import lightning as L
 from torch.utils.data import DataLoader
 
-from sousa_train.config import LoaderSettings
+from sousa_train.config.settings import LoaderSettings
 from sousa_train.data.cache import make_cache
 from sousa_train.data.clips import Clip, Split
 from sousa_train.data.dataset import ClipDataset, collate_clips

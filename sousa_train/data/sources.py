@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sousa_train.config import DatasetSpec, ExperimentConfig
+from sousa_train.config.settings import DatasetSpec, ExperimentConfig
 from sousa_train.data.clips import ClipFilter
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def dataset_root(spec: DatasetSpec) -> Path:
     """The folder to read; renders a demo set first if it is not there yet."""
     if spec.path is not None:
         return Path(spec.path)
-    from sousa_train.data.demo import generate_demo_dataset
+    from sousa_train.data.demo.render import generate_demo_dataset
 
     root = demo_root(spec)
     assert spec.demo is not None

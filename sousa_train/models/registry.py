@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sousa_train.config import ExperimentConfig
+    from sousa_train.config.settings import ExperimentConfig
     from sousa_train.models.base import AudioClassifier
 
 

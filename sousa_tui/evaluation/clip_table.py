@@ -6,7 +6,7 @@ from textual.widgets import DataTable
 
 from sousa_train.rudiments import RUDIMENTS
 from sousa_tui.evaluation.rudiment_table import number
-from sousa_tui.evaluation.tables import Prediction
+from sousa_tui.evaluation.scores import Prediction
 
 COLUMNS = ("true", "predicted", "confidence", "tempo", "skill tier", "augmentation", "clip")
 

@@ -25,7 +25,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from sousa_train.rudiments import FAMILIES, NUM_CLASSES, RUDIMENTS
-from sousa_tui.evaluation.tables import family_matrix, row_normalised
+from sousa_tui.evaluation.scores import family_matrix, row_normalised
 
 # Class ids where a family block starts (after the first): a fence is drawn before each.
 FENCES = tuple(r.class_id for prev, r in itertools.pairwise(RUDIMENTS) if r.family != prev.family)

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from sousa_train.rudiments import NUM_CLASSES, RUDIMENTS, SLUGS
 from sousa_tui.evaluation.confusion import BACKGROUND, FENCES, heat_rgb
-from sousa_tui.evaluation.tables import EvalData, RudimentRow, per_rudiment, row_normalised
+from sousa_tui.evaluation.scores import EvalData, RudimentRow, per_rudiment, row_normalised
 
 CELL = 18
 LEFT = 190

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from sousa_train.rudiments import RUDIMENTS
-from sousa_tui.evaluation.tables import RudimentRow
+from sousa_tui.evaluation.scores import RudimentRow
 
 COLUMNS: tuple[tuple[str, str, Callable[[RudimentRow], object]], ...] = (
     ("pas", "PAS", lambda r: r.pas),

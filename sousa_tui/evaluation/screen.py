@@ -23,14 +23,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
 from sousa_train.rudiments import RUDIMENTS
-from sousa_train.runlog import RunDir
+from sousa_train.rundir.layout import RunDir
 from sousa_tui.evaluation.clip_table import ClipTable
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
 from sousa_tui.evaluation.export import export_all
 from sousa_tui.evaluation.playback import PlaybackError, Player
 from sousa_tui.evaluation.rudiment_table import RudimentTable
-from sousa_tui.evaluation.summary import summary_view
-from sousa_tui.evaluation.tables import (
+from sousa_tui.evaluation.scores import (
     EvalData,
     EvalFilesError,
     Prediction,
@@ -42,6 +41,7 @@ from sousa_tui.evaluation.tables import (
     predictions_path,
     reference_clip,
 )
+from sousa_tui.evaluation.summary import summary_view
 
 PROGRESS = re.compile(r"(\d+)/(\d+) clips")
 TABS = (

@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from sousa_tui.evaluation.tables import EvalData, breakdowns, summary
+from sousa_tui.evaluation.scores import EvalData, breakdowns, summary
 
 
 def summary_view(data: EvalData) -> Group:

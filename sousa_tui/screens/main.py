@@ -11,10 +11,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
-from sousa_tui import figures as fmt
 from sousa_tui.evaluation import EvalScreen
 from sousa_tui.screens.results import ResultsScreen
-from sousa_tui.session import Refused, Session
+from sousa_tui.state.session import Refused, Session
+from sousa_tui.widgets import formatting as fmt
 from sousa_tui.widgets.charts import SMOOTHING_STEPS, ChartOptions
 from sousa_tui.widgets.experiments import ExperimentRow, ExperimentsTable
 from sousa_tui.widgets.live import LivePanel

@@ -10,14 +10,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
-from sousa_tui import figures as fmt
-from sousa_tui.catalog import RunCatalog
-from sousa_tui.runs import RunInfo, RunSummary
+from sousa_train.rundir.summary import RunInfo
+from sousa_tui.state.catalog import RunCatalog
+from sousa_tui.state.runs import LiveRun
+from sousa_tui.widgets import formatting as fmt
 
 _NO_INFO = RunInfo()
 
 # (column, the raw value it sorts by, how it reads)
-Column = tuple[str, Callable[[RunSummary], Any], Callable[[Any], str]]
+Column = tuple[str, Callable[[LiveRun], Any], Callable[[Any], str]]
 COLUMNS: tuple[Column, ...] = (
     ("experiment", lambda r: r.experiment, str),
     ("run", lambda r: r.run_id, str),
@@ -37,7 +38,7 @@ COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
 _TEXT_COLUMNS = frozenset({"experiment", "run", "state", "model", "strategy", "data"})
 
 
-def sort_runs(runs: list[RunSummary], column: str, descending: bool) -> list[RunSummary]:
+def sort_runs(runs: list[LiveRun], column: str, descending: bool) -> list[LiveRun]:
     """Runs ordered by one column; runs without a value for it always come last."""
     value = COLUMNS[COLUMN_NAMES.index(column)][1]
     known = [r for r in runs if value(r) is not None]

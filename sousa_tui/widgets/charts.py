@@ -24,8 +24,8 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
-from sousa_tui.runs import RunSummary
-from sousa_tui.series import Point, min_max_buckets, smooth
+from sousa_tui.state.runs import LiveRun
+from sousa_tui.state.series import Point, min_max_buckets, smooth
 
 # (chart title, the series it draws); a series a run does not log is simply absent.
 CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -101,7 +101,7 @@ class MetricChart(PlotextPlot):
         """What the chart shows, as plain text."""
         return "\n".join(strip.text for strip in self._strips)
 
-    def draw(self, runs: Sequence[RunSummary], options: ChartOptions) -> None:
+    def draw(self, runs: Sequence[LiveRun], options: ChartOptions) -> None:
         """Take a copy of the runs' points (the caller holds the catalog lock) and rebuild."""
         key = (tuple((r.root, r.version) for r in runs), options)
         if key == self._drawn:
@@ -189,7 +189,7 @@ class MetricChart(PlotextPlot):
         return Strip.blank(self.size.width)
 
 
-def _time_scale(runs: Sequence[RunSummary]) -> tuple[float, str]:
+def _time_scale(runs: Sequence[LiveRun]) -> tuple[float, str]:
     longest = max((r.wall_sec or 0.0 for r in runs), default=0.0)
     if longest > 2 * 3600:
         return 3600.0, "wall time (h)"
@@ -205,6 +205,6 @@ class ChartGrid(Grid):
         for i, (title, names) in enumerate(CHARTS):
             yield MetricChart(title, names, id=f"chart-{i}")
 
-    def draw(self, runs: Sequence[RunSummary], options: ChartOptions) -> None:
+    def draw(self, runs: Sequence[LiveRun], options: ChartOptions) -> None:
         for chart in self.query(MetricChart):
             chart.draw(runs, options)

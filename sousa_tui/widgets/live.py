@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Log, ProgressBar, Static
 
-from sousa_tui.figures import duration
-from sousa_tui.runs import RunSummary
-from sousa_tui.tail import LogTail
+from sousa_train.rundir.tail import LogTail
+from sousa_tui.state.runs import LiveRun
 from sousa_tui.widgets.charts import ChartGrid, ChartOptions
+from sousa_tui.widgets.formatting import duration
 
 STATE_STYLE = {"running": "green", "finished": "blue", "failed": "red", "stopped": "yellow"}
 
@@ -35,8 +35,8 @@ class LivePanel(Vertical):
 
     def show(
         self,
-        run: RunSummary | None,
-        overlay: Sequence[RunSummary],
+        run: LiveRun | None,
+        overlay: Sequence[LiveRun],
         options: ChartOptions,
         note: str | None = None,
     ) -> None:
@@ -52,7 +52,7 @@ class LivePanel(Vertical):
         self.query_one(ChartGrid).draw(runs, options)
         self._show_log(run)
 
-    def _show_progress(self, run: RunSummary | None) -> None:
+    def _show_progress(self, run: LiveRun | None) -> None:
         bar = self.query_one("#progress", ProgressBar)
         text = self.query_one("#progress-text", Static)
         if run is None or not run.total_steps:
@@ -67,7 +67,7 @@ class LivePanel(Vertical):
             parts.append(f"ETA {duration(run.eta_sec)}")
         text.update("  ".join(parts))
 
-    def _show_log(self, run: RunSummary | None) -> None:
+    def _show_log(self, run: LiveRun | None) -> None:
         log = self.query_one("#log", Log)
         path = run.dir.log if run else None
         if self._log_tail is None or self._log_tail.lines.path != path:
@@ -83,7 +83,7 @@ class LivePanel(Vertical):
             log.write_lines(new)
 
 
-def _title(run: RunSummary | None) -> str:
+def _title(run: LiveRun | None) -> str:
     if run is None:
         return "no run yet: [b]enter[/b] starts the highlighted experiment"
     style = STATE_STYLE.get(run.state, "white")

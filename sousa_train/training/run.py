@@ -1,0 +1,398 @@
+"""One experiment from config to finished run directory: fit, stop, resume, evaluate.
+
+``run_experiment`` returns the process exit code and never lets an exception escape
+without recording it in the run directory (status, error event, train.log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sousa_train.config.settings import ExperimentConfig, experiment_from_dict
+from sousa_train.rundir.capture import capture_output
+from sousa_train.rundir.layout import RunDir, new_run_id, read_json
+from sousa_train.rundir.resume import resume_checkpoint
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.status import effective_state, pid_alive
+from sousa_train.rundir.writer import RunLog
+
+log = logging.getLogger("sousa_train.training.run")
+
+PACKAGES = (
+    "torch",
+    "torchaudio",
+    "lightning",
+    "torchmetrics",
+    "numpy",
+    "soundfile",
+    "pyarrow",
+    "sousaphone",
+)
+
+
+class RunBusyError(RuntimeError):
+    pass
+
+
+def prepare_run(
+    cfg: ExperimentConfig, runs_dir: Path, *, fresh: bool
+) -> tuple[RunDir, Path | None]:
+    """The run directory to use and the checkpoint to resume from, if any.
+
+    The latest run of the experiment is resumed when it ended unfinished and left a
+    last.ckpt (or a newer SLURM pre-emption checkpoint); otherwise (or with ``fresh``) a new
+    run directory is made.
+    """
+    runs = find_runs(runs_dir, cfg.name)
+    if runs and not fresh:
+        latest = runs[-1]
+        status = latest.read_status() or {}
+        if status.get("state") == "running" and pid_alive(int(status.get("pid", -1))):
+            raise RunBusyError(
+                f"{latest.root}: this experiment is already running as pid {status['pid']}. "
+                "Stop it first (SIGTERM saves a checkpoint), or pass --fresh to start another run."
+            )
+        resume_from = resume_checkpoint(latest)
+        if effective_state(latest) != "finished":
+            if resume_from is not None:
+                saved = (read_json(latest.config) or {}).get("experiment")
+                # Through the dataclasses, so settings added since the run began compare
+                # as their defaults rather than as a change.
+                if saved is not None and not _same_settings(saved, cfg):
+                    raise RunBusyError(
+                        f"{latest.config}: the unfinished run was started with different settings "
+                        "than these; resuming would mix them. Pass --fresh to start a new run "
+                        "with the new settings, or drop the overrides to resume."
+                    )
+                return latest, resume_from
+            print(f"note: {latest.root} ended before its first checkpoint; starting a new run")
+    return RunDir(Path(runs_dir) / cfg.name / new_run_id()), None
+
+
+def run_experiment(
+    cfg: ExperimentConfig, *, runs_dir: Path, manifest: Path | None, fresh: bool = False
+) -> int:
+    from sousa_train.training.distributed import SilentRunLog, place_run
+
+    placement = place_run(
+        lambda: prepare_run(cfg, runs_dir, fresh=fresh), _accelerator_name(cfg.train.accelerator)
+    )
+    run, resume_from = placement.run, placement.resume_from
+    # Only global rank 0 writes the run directory; the other ranks train and stay silent.
+    runlog = RunLog(run) if placement.is_zero else SilentRunLog(run)
+    with capture_output(run.log) if placement.is_zero else contextlib.nullcontext():
+        log.info(
+            "run directory: %s (pid %d)%s",
+            run.root,
+            os.getpid(),
+            f", resuming from {resume_from.name}" if resume_from else "",
+        )
+        runlog.status("running", experiment=cfg.name, run_id=run.run_id, started=time.time())
+        runlog.event(
+            "start",
+            experiment=cfg.name,
+            run_id=run.run_id,
+            pid=os.getpid(),
+            resumed=resume_from is not None,
+        )
+        try:
+            return _fit_and_evaluate(cfg, run, runlog, resume_from, manifest)
+        except Exception as exc:
+            log.exception("run failed")
+            message = f"{type(exc).__name__}: {exc}"
+            runlog.event("error", message=message)
+            runlog.event("end", reason="error")
+            runlog.status("failed", error=message)
+            return 1
+        finally:
+            runlog.close()
+
+
+def _fit_and_evaluate(
+    cfg: ExperimentConfig,
+    run: RunDir,
+    runlog: RunLog,
+    resume_from: Path | None,
+    manifest: Path | None,
+) -> int:
+    import lightning as L
+    import torch
+
+    # Lightning gives its logger a stderr handler of its own; ours already prints everything once.
+    logging.getLogger("lightning").handlers.clear()
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    from lightning.pytorch.callbacks import (
+        EarlyStopping,
+        LearningRateMonitor,
+        ModelCheckpoint,
+        RichProgressBar,
+    )
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from sousa_train.data.datamodule import ClipDataModule
+    from sousa_train.data.sources import open_experiment_data
+    from sousa_train.evaluate import evaluate_run, load_classifier
+    from sousa_train.finetune.strategies import STRATEGIES, apply_strategy
+    from sousa_train.models.registry import experiment_model
+    from sousa_train.rudiments import RUDIMENTS
+    from sousa_train.training.callbacks import EventCheckpointIO, GracefulStop, RunEvents
+    from sousa_train.training.distributed import SilentRunLog
+    from sousa_train.training.module import RudimentClassifier
+    from sousa_train.training.trackers import hyperparameters, log_results, make_loggers
+
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    dataset = open_experiment_data(cfg)
+    dataset.require_trainable()
+    model = experiment_model(cfg, pretrained=cfg.pretrained)
+    apply_strategy(model, cfg.strategy)
+    accelerator = resolve_accelerator(cfg.train.accelerator, torch)
+    precision = resolve_precision(cfg.train.precision, accelerator)
+    counts = {split: len(dataset.clips(split)) for split in ("train", "val", "test")}
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if not isinstance(runlog, SilentRunLog) and (resume_from is None or not run.config.exists()):
+        from sousa_train.rundir.layout import write_json_atomic
+
+        write_json_atomic(
+            run.config,
+            {
+                "experiment": _plain(cfg.to_dict()),
+                "run_id": run.run_id,
+                "manifest": str(manifest) if manifest else None,
+                "data_root": str(dataset.root),
+                "data_fingerprint": dataset.fingerprint,
+                "clips": counts,
+                "classes": [
+                    {"id": r.class_id, "slug": r.slug, "name": r.name, "family": r.family}
+                    for r in RUDIMENTS
+                ],
+                "parameters": {"total": total, "trainable": trainable},
+                "sample_rate": model.sample_rate,
+                "accelerator": accelerator,
+                "precision": precision,
+                "versions": package_versions(),
+                "git_commit": git_commit(),
+                "host": socket.gethostname(),
+                "python": platform.python_version(),
+                "command": sys.argv,
+            },
+        )
+    log.info(
+        "%s: %s/%s, %s, %d train / %d val / %d test clips, %s of %s parameters trainable, "
+        "%s, precision %s",
+        cfg.name,
+        cfg.model,
+        cfg.variant,
+        cfg.strategy,
+        counts["train"],
+        counts["val"],
+        counts["test"],
+        f"{trainable:,}",
+        f"{total:,}",
+        accelerator,
+        precision,
+    )
+
+    module = RudimentClassifier(
+        model,
+        cfg.optim,
+        cfg.augment,
+        max_nonfinite_batches=cfg.train.max_nonfinite_batches,
+        check_grad_finite=precision != "16-mixed",
+    )
+    data = ClipDataModule(dataset, cfg.loader, model.sample_rate)
+    interactive = sys.stderr.isatty()
+    stop = GracefulStop(run.last_ckpt)
+    best = ModelCheckpoint(
+        dirpath=run.checkpoints,
+        filename="best",
+        monitor="val/balanced_accuracy",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    callbacks: list[Any] = [
+        best,
+        RunEvents(runlog, every_steps=cfg.train.log_every_steps, progress_lines=not interactive),
+        stop,
+    ]
+    if cfg.train.early_stop_patience > 0:
+        callbacks.append(
+            EarlyStopping(
+                "val/balanced_accuracy", mode="max", patience=cfg.train.early_stop_patience
+            )
+        )
+    if interactive:
+        callbacks.append(RichProgressBar(console_kwargs={"file": sys.__stderr__}))
+    loggers = make_loggers(cfg, run, is_zero=not isinstance(runlog, SilentRunLog))
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+        for tracker in loggers:
+            tracker.log_hyperparams(hyperparameters(cfg))
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=cfg.train.devices,
+        num_nodes=cfg.train.num_nodes,
+        strategy=cfg.train.parallel_strategy,
+        precision=precision,
+        max_epochs=cfg.train.max_epochs,
+        max_time={"minutes": cfg.train.max_minutes} if cfg.train.max_minutes else None,
+        accumulate_grad_batches=cfg.optim.accumulate_grad_batches,
+        callbacks=callbacks,
+        plugins=[EventCheckpointIO(runlog)],
+        logger=loggers or False,
+        log_every_n_steps=cfg.train.log_every_steps,
+        enable_progress_bar=interactive,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=run.root,
+    )
+    stop.install()
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+    except SIGTERMException:
+        pass
+    finally:
+        stop.uninstall()
+    if stop.requested is not None:
+        if not run.last_ckpt.exists():
+            trainer.save_checkpoint(run.last_ckpt)
+        runlog.event("end", reason="stopped", step=trainer.global_step)
+        runlog.status("stopped")
+        log.info(
+            "stopped at step %d; `sousa-train run %s` resumes from %s",
+            trainer.global_step,
+            cfg.name,
+            run.last_ckpt,
+        )
+        return 128 + stop.requested
+    if not trainer.is_global_zero:
+        return 0  # rank 0 alone evaluates every clip once and writes the results
+    if not run.best_ckpt.exists():
+        raise RuntimeError(
+            "training ended without a validation pass, so there is no best checkpoint; "
+            "check that the val split has clips and train.max_epochs >= 1"
+        )
+    if STRATEGIES[cfg.strategy].adapter:
+        from sousa_train.finetune.adapters import save_adapter
+
+        save_adapter(load_classifier(cfg, run.best_ckpt), run.adapter)
+    reason = "completed"
+    early = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
+    if early is not None and early.stopped_epoch > 0:
+        reason = "early_stopped"
+    elif trainer.current_epoch < cfg.train.max_epochs and cfg.train.max_minutes:
+        reason = "time_limit"
+    device = trainer.strategy.root_device
+    results = {}
+    for split in ("val", "test"):
+        report = evaluate_run(run, split, checkpoint="best", device=device)
+        runlog.event(
+            "eval",
+            split=split,
+            checkpoint="best",
+            **{
+                k: report[k]
+                for k in ("accuracy", "balanced_accuracy", "top5_accuracy", "macro_f1", "num_clips")
+            },
+        )
+        results[split] = report
+    log_results(loggers, results, trainer.global_step)
+    runlog.event(
+        "end",
+        reason=reason,
+        step=trainer.global_step,
+        best_val_balanced_accuracy=float(best.best_model_score or 0.0),
+        test_balanced_accuracy=results["test"]["balanced_accuracy"],
+    )
+    runlog.status("finished", reason=reason)
+    print(
+        f"test balanced accuracy: {results['test']['balanced_accuracy']:.4f} "
+        f"(accuracy {results['test']['accuracy']:.4f}); results in {run.eval_dir('test')}"
+    )
+    return 0
+
+
+def _accelerator_name(setting: str) -> str:
+    import torch
+
+    return resolve_accelerator(setting, torch)
+
+
+def resolve_accelerator(setting: str, torch: Any) -> str:
+    if setting != "auto":
+        return "cuda" if setting == "gpu" else setting
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_precision(setting: str, accelerator: str) -> str:
+    """Mixed precision where the hardware has it; on CPU, fp16 autocast falls back to fp32."""
+    if setting == "32":
+        return "32-true"
+    if setting == "auto":
+        if accelerator == "cuda":
+            import torch
+
+            return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+        return "32-true"
+    if setting == "16-mixed" and accelerator == "cpu":
+        log.warning("precision 16-mixed is not supported on CPU; using 32-true")
+        return "32-true"
+    return setting
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
+def _same_settings(saved: dict[str, Any], cfg: ExperimentConfig) -> bool:
+    try:
+        before = experiment_from_dict(saved).to_dict()
+    except (TypeError, ValueError):  # a key this version no longer has
+        return False
+    return _plain(before) == _plain(cfg.to_dict())
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, as JSON would store them, so configs compare equal after a round trip."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
