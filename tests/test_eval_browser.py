@@ -24,7 +24,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 
 from sousa_train.rudiments import FAMILIES, NUM_CLASSES, RUDIMENTS, SLUGS
 from sousa_train.rundir.scan import find_runs
-from sousa_tui.evaluation import EvalScreen
+from sousa_tui.evaluation import EvalScreen, playback
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
 from sousa_tui.evaluation.rudiment_table import RudimentTable
 from sousa_tui.evaluation.scores import (
@@ -230,7 +230,8 @@ async def test_missing_split_is_evaluated_by_a_subprocess(
 async def test_without_portaudio_the_ui_says_so_and_still_works(
     smoke_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "sounddevice", None)  # as if PortAudio were missing
+    # As if PortAudio were missing: the device probe answers so.
+    monkeypatch.setattr(playback, "_PROBE", f"import sys; sys.exit({playback._NO_PORTAUDIO})")
     app = Host(smoke_run)
     async with app.run_test(size=(140, 50)) as pilot:
         screen = await opened(pilot)
@@ -322,7 +323,8 @@ def synthetic_rows() -> list[dict]:
 def test_matrix_screen_snapshot(
     snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "sounddevice", None)  # the same status line everywhere
+    # The same status line on every machine: the device probe answers "no PortAudio".
+    monkeypatch.setattr(playback, "_PROBE", f"import sys; sys.exit({playback._NO_PORTAUDIO})")
     run = write_eval(tmp_path / "demo" / "20260101-000000-snap", synthetic_rows(), tmp_path)
 
     async def open_matrix(pilot) -> None:

@@ -15,17 +15,22 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sousa_train.config.settings import ExperimentConfig, experiment_from_dict
 from sousa_train.rundir.capture import capture_output
-from sousa_train.rundir.layout import RunDir, new_run_id, read_json
+from sousa_train.rundir.layout import RunDir, new_run_id, read_json, write_json_atomic
 from sousa_train.rundir.resume import resume_checkpoint
 from sousa_train.rundir.scan import find_runs
-from sousa_train.rundir.status import effective_state, pid_alive
+from sousa_train.rundir.status import read_status
 from sousa_train.rundir.writer import RunLog
+
+if TYPE_CHECKING:
+    from sousa_train.training.callbacks import GracefulStop
+    from sousa_train.training.distributed import RunPlacement
 
 log = logging.getLogger("sousa_train.training.run")
 
@@ -57,14 +62,14 @@ def prepare_run(
     runs = find_runs(runs_dir, cfg.name)
     if runs and not fresh:
         latest = runs[-1]
-        status = latest.read_status() or {}
-        if status.get("state") == "running" and pid_alive(int(status.get("pid", -1))):
+        status = read_status(latest)
+        if status.live:
             raise RunBusyError(
-                f"{latest.root}: this experiment is already running as pid {status['pid']}. "
+                f"{latest.root}: this experiment is already running as pid {status.pid}. "
                 "Stop it first (SIGTERM saves a checkpoint), or pass --fresh to start another run."
             )
         resume_from = resume_checkpoint(latest)
-        if effective_state(latest) != "finished":
+        if status.state != "finished":
             if resume_from is not None:
                 saved = (read_json(latest.config) or {}).get("experiment")
                 # Through the dataclasses, so settings added since the run began compare
@@ -107,7 +112,7 @@ def run_experiment(
             resumed=resume_from is not None,
         )
         try:
-            return _fit_and_evaluate(cfg, run, runlog, resume_from, manifest)
+            return _train(cfg, placement, runlog, manifest)
         except Exception as exc:
             log.exception("run failed")
             message = f"{type(exc).__name__}: {exc}"
@@ -119,38 +124,31 @@ def run_experiment(
             runlog.close()
 
 
-def _fit_and_evaluate(
-    cfg: ExperimentConfig,
-    run: RunDir,
-    runlog: RunLog,
-    resume_from: Path | None,
-    manifest: Path | None,
+@dataclass
+class Fit:
+    """The trainer of one run and the callbacks whose state says how training ended."""
+
+    trainer: Any
+    best: Any
+    stop: GracefulStop
+    early: Any | None
+    loggers: list[Any]
+
+
+def _train(
+    cfg: ExperimentConfig, placement: RunPlacement, runlog: RunLog, manifest: Path | None
 ) -> int:
+    """Build everything, fit, then stop cleanly or evaluate and finish (rank 0 only)."""
     import lightning as L
     import torch
 
-    # Lightning gives its logger a stderr handler of its own; ours already prints everything once.
-    logging.getLogger("lightning").handlers.clear()
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    from lightning.pytorch.callbacks import (
-        EarlyStopping,
-        LearningRateMonitor,
-        ModelCheckpoint,
-        RichProgressBar,
-    )
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
     from sousa_train.data.datamodule import ClipDataModule
     from sousa_train.data.sources import open_experiment_data
-    from sousa_train.evaluate import evaluate_run, load_classifier
-    from sousa_train.finetune.strategies import STRATEGIES, apply_strategy
+    from sousa_train.finetune.strategies import apply_strategy
     from sousa_train.models.registry import experiment_model
-    from sousa_train.rudiments import RUDIMENTS
-    from sousa_train.training.callbacks import EventCheckpointIO, GracefulStop, RunEvents
-    from sousa_train.training.distributed import SilentRunLog
     from sousa_train.training.module import RudimentClassifier
-    from sousa_train.training.trackers import hyperparameters, log_results, make_loggers
 
+    run = placement.run
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dataset = open_experiment_data(cfg)
     dataset.require_trainable()
@@ -161,32 +159,17 @@ def _fit_and_evaluate(
     counts = {split: len(dataset.clips(split)) for split in ("train", "val", "test")}
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if not isinstance(runlog, SilentRunLog) and (resume_from is None or not run.config.exists()):
-        from sousa_train.rundir.layout import write_json_atomic
-
-        write_json_atomic(
-            run.config,
-            {
-                "experiment": _plain(cfg.to_dict()),
-                "run_id": run.run_id,
-                "manifest": str(manifest) if manifest else None,
-                "data_root": str(dataset.root),
-                "data_fingerprint": dataset.fingerprint,
-                "clips": counts,
-                "classes": [
-                    {"id": r.class_id, "slug": r.slug, "name": r.name, "family": r.family}
-                    for r in RUDIMENTS
-                ],
-                "parameters": {"total": total, "trainable": trainable},
-                "sample_rate": model.sample_rate,
-                "accelerator": accelerator,
-                "precision": precision,
-                "versions": package_versions(),
-                "git_commit": git_commit(),
-                "host": socket.gethostname(),
-                "python": platform.python_version(),
-                "command": sys.argv,
-            },
+    if placement.is_zero and (placement.resume_from is None or not run.config.exists()):
+        write_run_config(
+            cfg,
+            run,
+            manifest=manifest,
+            dataset=dataset,
+            counts=counts,
+            parameters={"total": total, "trainable": trainable},
+            sample_rate=model.sample_rate,
+            accelerator=accelerator,
+            precision=precision,
         )
     log.info(
         "%s: %s/%s, %s, %d train / %d val / %d test clips, %s of %s parameters trainable, "
@@ -203,7 +186,6 @@ def _fit_and_evaluate(
         accelerator,
         precision,
     )
-
     module = RudimentClassifier(
         model,
         cfg.optim,
@@ -212,6 +194,79 @@ def _fit_and_evaluate(
         check_grad_finite=precision != "16-mixed",
     )
     data = ClipDataModule(dataset, cfg.loader, model.sample_rate)
+    fit = build_trainer(cfg, run, runlog, accelerator, precision, is_zero=placement.is_zero)
+    run_fit(fit, module, data, placement.resume_from)
+    if fit.stop.requested is not None:
+        return _stopped(cfg, run, runlog, fit)
+    if not placement.is_zero:
+        return 0  # rank 0 alone evaluates every clip once and writes the results
+    return finish(cfg, run, runlog, fit)
+
+
+def write_run_config(
+    cfg: ExperimentConfig,
+    run: RunDir,
+    *,
+    manifest: Path | None,
+    dataset: Any,
+    counts: dict[str, int],
+    parameters: dict[str, int],
+    sample_rate: int,
+    accelerator: str,
+    precision: str,
+) -> None:
+    """config.json: everything needed to evaluate, resume or reproduce the run elsewhere."""
+    from sousa_train.rudiments import RUDIMENTS
+
+    write_json_atomic(
+        run.config,
+        {
+            "experiment": _plain(cfg.to_dict()),
+            "run_id": run.run_id,
+            "manifest": str(manifest) if manifest else None,
+            "data_root": str(dataset.root),
+            "data_fingerprint": dataset.fingerprint,
+            "clips": counts,
+            "classes": [
+                {"id": r.class_id, "slug": r.slug, "name": r.name, "family": r.family}
+                for r in RUDIMENTS
+            ],
+            "parameters": parameters,
+            "sample_rate": sample_rate,
+            "accelerator": accelerator,
+            "precision": precision,
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+            "host": socket.gethostname(),
+            "python": platform.python_version(),
+            "command": sys.argv,
+        },
+    )
+
+
+def build_trainer(
+    cfg: ExperimentConfig,
+    run: RunDir,
+    runlog: RunLog,
+    accelerator: str,
+    precision: str,
+    *,
+    is_zero: bool,
+) -> Fit:
+    """The Lightning trainer with our callbacks: checkpoints, events, graceful stop, early
+    stopping, trackers; Lightning's own progress bar only on an interactive terminal."""
+    import lightning as L
+    from lightning.pytorch.callbacks import (
+        EarlyStopping,
+        LearningRateMonitor,
+        ModelCheckpoint,
+        RichProgressBar,
+    )
+
+    from sousa_train.training.callbacks import EventCheckpointIO, GracefulStop, RunEvents
+    from sousa_train.training.trackers import hyperparameters, make_loggers
+
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     interactive = sys.stderr.isatty()
     stop = GracefulStop(run.last_ckpt)
     best = ModelCheckpoint(
@@ -229,15 +284,15 @@ def _fit_and_evaluate(
         RunEvents(runlog, every_steps=cfg.train.log_every_steps, progress_lines=not interactive),
         stop,
     ]
+    early = None
     if cfg.train.early_stop_patience > 0:
-        callbacks.append(
-            EarlyStopping(
-                "val/balanced_accuracy", mode="max", patience=cfg.train.early_stop_patience
-            )
+        early = EarlyStopping(
+            "val/balanced_accuracy", mode="max", patience=cfg.train.early_stop_patience
         )
+        callbacks.append(early)
     if interactive:
         callbacks.append(RichProgressBar(console_kwargs={"file": sys.__stderr__}))
-    loggers = make_loggers(cfg, run, is_zero=not isinstance(runlog, SilentRunLog))
+    loggers = make_loggers(cfg, run, is_zero=is_zero)
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
         for tracker in loggers:
@@ -260,27 +315,59 @@ def _fit_and_evaluate(
         num_sanity_val_steps=0,
         default_root_dir=run.root,
     )
-    stop.install()
+    return Fit(trainer, best, stop, early, loggers)
+
+
+def run_fit(fit: Fit, module: Any, data: Any, resume_from: Path | None) -> None:
+    """``trainer.fit`` with our signal handlers installed; a SIGTERM ends it, not the run."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    fit.stop.install()
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+        fit.trainer.fit(module, datamodule=data, ckpt_path=resume_from)
     except SIGTERMException:
         pass
     finally:
-        stop.uninstall()
-    if stop.requested is not None:
-        if not run.last_ckpt.exists():
-            trainer.save_checkpoint(run.last_ckpt)
-        runlog.event("end", reason="stopped", step=trainer.global_step)
-        runlog.status("stopped")
-        log.info(
-            "stopped at step %d; `sousa-train run %s` resumes from %s",
-            trainer.global_step,
-            cfg.name,
-            run.last_ckpt,
-        )
-        return 128 + stop.requested
-    if not trainer.is_global_zero:
-        return 0  # rank 0 alone evaluates every clip once and writes the results
+        fit.stop.uninstall()
+
+
+def _stopped(cfg: ExperimentConfig, run: RunDir, runlog: RunLog, fit: Fit) -> int:
+    """A stop signal arrived: keep last.ckpt so the same command resumes."""
+    trainer = fit.trainer
+    if not run.last_ckpt.exists():
+        trainer.save_checkpoint(run.last_ckpt)
+    runlog.event("end", reason="stopped", step=trainer.global_step)
+    runlog.status("stopped")
+    log.info(
+        "stopped at step %d; `sousa-train run %s` resumes from %s",
+        trainer.global_step,
+        cfg.name,
+        run.last_ckpt,
+    )
+    assert fit.stop.requested is not None
+    return 128 + fit.stop.requested
+
+
+def end_reason(fit: Fit) -> str:
+    """Why training ended, from the state of the callbacks that end it."""
+    from lightning.pytorch.callbacks import Timer
+
+    if fit.early is not None and fit.early.stopped_epoch > 0:
+        return "early_stopped"
+    timer = next((c for c in fit.trainer.callbacks if isinstance(c, Timer)), None)
+    if timer is not None and (timer.time_remaining("train") or 0.0) <= 0:
+        return "time_limit"
+    return "completed"
+
+
+def finish(cfg: ExperimentConfig, run: RunDir, runlog: RunLog, fit: Fit) -> int:
+    """Rank 0 after training: save the adapter, evaluate the best checkpoint on val and test,
+    record the results and the end."""
+    from sousa_train.evaluate import evaluate_run, load_classifier
+    from sousa_train.finetune.strategies import STRATEGIES
+    from sousa_train.training.trackers import log_results
+
+    trainer = fit.trainer
     if not run.best_ckpt.exists():
         raise RuntimeError(
             "training ended without a validation pass, so there is no best checkpoint; "
@@ -290,12 +377,7 @@ def _fit_and_evaluate(
         from sousa_train.finetune.adapters import save_adapter
 
         save_adapter(load_classifier(cfg, run.best_ckpt), run.adapter)
-    reason = "completed"
-    early = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
-    if early is not None and early.stopped_epoch > 0:
-        reason = "early_stopped"
-    elif trainer.current_epoch < cfg.train.max_epochs and cfg.train.max_minutes:
-        reason = "time_limit"
+    reason = end_reason(fit)
     device = trainer.strategy.root_device
     results = {}
     for split in ("val", "test"):
@@ -310,12 +392,12 @@ def _fit_and_evaluate(
             },
         )
         results[split] = report
-    log_results(loggers, results, trainer.global_step)
+    log_results(fit.loggers, results, trainer.global_step)
     runlog.event(
         "end",
         reason=reason,
         step=trainer.global_step,
-        best_val_balanced_accuracy=float(best.best_model_score or 0.0),
+        best_val_balanced_accuracy=float(fit.best.best_model_score or 0.0),
         test_balanced_accuracy=results["test"]["balanced_accuracy"],
     )
     runlog.status("finished", reason=reason)

@@ -7,11 +7,24 @@ without PortAudio or without an output device still runs every other part of the
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import ModuleType
 
 import soundfile as sf
+
+_NO_PORTAUDIO = 3
+# Exit 0: an output device exists; 3: no PortAudio library; anything else: no device.
+_PROBE = f"""
+import sys
+try:
+    import sounddevice
+except (OSError, ImportError):
+    sys.exit({_NO_PORTAUDIO})
+sounddevice.query_devices(kind="output")
+"""
 
 
 class PlaybackError(RuntimeError):
@@ -29,29 +42,25 @@ class Player:
     def unavailable(self) -> str | None:
         """None when sound can be played, else a one-line reason with what to do.
 
-        PortAudio lists devices only when it starts, so a failed look restarts it and looks
-        again: a sound server started after the console is then found.
+        PortAudio lists devices once, when it starts in a process, and sounddevice offers no
+        public way to look again. So until an output device is seen, a short-lived process
+        looks for one; only then is sounddevice imported here. A sound server started after
+        the console opened is found on the next try.
         """
         with self._lock:
-            try:
-                import sounddevice as sd
-            except (OSError, ImportError):
+            if self._sd is not None:
+                return None
+            probe = subprocess.run(
+                [sys.executable, "-c", _PROBE], capture_output=True, timeout=30, check=False
+            )
+            if probe.returncode == _NO_PORTAUDIO:
                 return "No audio playback: PortAudio is not installed (install libportaudio2)."
-            if not self._has_output(sd):
-                sd._terminate()
-                sd._initialize()
-                if not self._has_output(sd):
-                    return "No audio playback: no output device found (start a sound server)."
+            if probe.returncode != 0:
+                return "No audio playback: no output device found (start a sound server)."
+            import sounddevice as sd
+
             self._sd = sd
             return None
-
-    @staticmethod
-    def _has_output(sd: ModuleType) -> bool:
-        try:
-            sd.query_devices(kind="output")
-        except (sd.PortAudioError, ValueError):
-            return False
-        return True
 
     def play(self, path: Path, label: str) -> None:
         """Decode ``path`` and start it playing; returns at once (call it off the UI thread)."""

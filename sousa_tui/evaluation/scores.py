@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from sousa_train.rudiments import FAMILIES, NUM_CLASSES, RUDIMENTS
 from sousa_train.rundir.layout import RunDir, read_json
+from sousa_train.scores import Scores, balanced_accuracy, per_class, scores
 
 SKILL_ORDER = ("beginner", "intermediate", "advanced", "professional")
 # Tempo bands (BPM, lower bound inclusive) wide enough that each holds clips of most rudiments.
@@ -49,15 +50,6 @@ class Prediction:
     @property
     def correct(self) -> bool:
         return self.label == self.pred
-
-
-@dataclass(frozen=True)
-class Summary:
-    accuracy: float
-    balanced_accuracy: float
-    top5_accuracy: float
-    macro_f1: float
-    num_clips: int
 
 
 @dataclass(frozen=True)
@@ -178,40 +170,12 @@ def row_normalised(matrix: np.ndarray) -> np.ndarray:
     return np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
 
 
-def _per_class(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Precision, recall, F1 and support per class; 0 where undefined (as torchmetrics)."""
-    tp = np.diag(confusion).astype(float)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return precision, recall, f1, support
-
-
-def balanced_accuracy(confusion: np.ndarray) -> float:
-    """Mean recall over the classes present in the targets (the definition training uses)."""
-    _, recall, _, support = _per_class(confusion)
-    present = support > 0
-    return float(recall[present].mean()) if present.any() else 0.0
-
-
-def summary(data: EvalData) -> Summary:
-    _, _, f1, support = _per_class(data.confusion)
-    total = int(support.sum())
-    present = support > 0
-    return Summary(
-        accuracy=float(np.trace(data.confusion) / max(total, 1)),
-        balanced_accuracy=balanced_accuracy(data.confusion),
-        top5_accuracy=data.top5_hits / max(total, 1),
-        macro_f1=float(f1[present].mean()) if present.any() else 0.0,
-        num_clips=total,
-    )
+def summary(data: EvalData) -> Scores:
+    return scores(data.confusion, data.top5_hits)
 
 
 def per_rudiment(confusion: np.ndarray) -> list[RudimentRow]:
-    precision, recall, f1, support = _per_class(confusion)
+    classes = per_class(confusion)
     wrong = confusion.copy()
     np.fill_diagonal(wrong, 0)
     rows = []
@@ -224,10 +188,10 @@ def per_rudiment(confusion: np.ndarray) -> list[RudimentRow]:
                 slug=r.slug,
                 name=r.name,
                 family=r.family,
-                precision=float(precision[r.class_id]),
-                recall=float(recall[r.class_id]),
-                f1=float(f1[r.class_id]),
-                support=int(support[r.class_id]),
+                precision=float(classes.precision[r.class_id]),
+                recall=float(classes.recall[r.class_id]),
+                f1=float(classes.f1[r.class_id]),
+                support=int(classes.support[r.class_id]),
                 confused_with=worst if count else None,
                 confused_count=count,
             )
