@@ -1,11 +1,14 @@
 """The `sousa-train` command line as a user meets it: real subprocesses, real run folders.
 
 `runs` against every kind of run directory (and the console's catalog agreeing with it),
-`list` with long matrix names, and a closed output pipe.
+`list` with long matrix names, a closed output pipe, and a real smoke run whose terminal
+output holds none of Lightning's chatter while its train.log keeps it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +23,13 @@ from sousa_tui.state.catalog import RunCatalog
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "sousa_train.cli"]
+LIGHTNING_CHATTER = (
+    "GPU available",
+    "TPU available",
+    "litlogger",
+    "💡 Tip",
+    "Loading `train_dataloader` to estimate number of stepping batches",
+)
 
 
 def cli(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -242,3 +252,33 @@ def test_list_sizes_columns_to_long_matrix_names(tmp_path: Path) -> None:
         "d: demo (4/rudiment)",
         "short one",
     ]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    """One real `run smoke` for the module: its terminal output and its run directory."""
+    root = tmp_path_factory.mktemp("smoke")
+    env = {**os.environ, "SOUSA_CACHE_DIR": str(root / "cache"), "PYTHONUNBUFFERED": "1"}
+    manifest = str(REPO / "experiments.toml")
+    done = cli("run", "smoke", "--manifest", manifest, "--runs-dir", "runs", cwd=root, env=env)
+    assert done.returncode == 0, done.stderr
+    (run,) = (root / "runs" / "smoke").iterdir()
+    return done, run
+
+
+def test_lightning_chatter_stays_out_of_the_terminal_but_in_train_log(
+    smoke: tuple[subprocess.CompletedProcess, Path],
+) -> None:
+    done, run = smoke
+    terminal = done.stdout + done.stderr
+    for phrase in LIGHTNING_CHATTER:
+        assert phrase not in terminal, phrase
+    # Our own lines still print: where the run is, its progress, its result.
+    assert "run directory:" in done.stderr and "epoch 1: val balanced accuracy" in done.stderr
+    assert "test balanced accuracy" in done.stdout
+    log = (run / "train.log").read_text()
+    for line in ("GPU available: False", "TPU available", "Loading `train_dataloader`"):
+        assert line in log, line
+    assert "run directory:" in log and "epoch 1: val balanced accuracy" in log
+    assert "test balanced accuracy" in log
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
