@@ -1,4 +1,5 @@
-"""SLURM: a ready sbatch script for an experiment; `rundir.resume` picks where a requeue resumes.
+"""`sousa-train sbatch`: a ready SLURM script for an experiment; `rundir.resume` picks where a
+requeue resumes.
 
 Lightning's SLURMEnvironment does the cluster work: it reads the ranks from srun's
 variables and, on the pre-emption signal the script asks for (``--signal``), saves
@@ -9,9 +10,14 @@ the unfinished run from whichever of the two is newer.
 
 from __future__ import annotations
 
+import argparse
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from sousa_train.cli.common import add_manifest, add_overrides, add_runs_dir
+from sousa_train.config.manifest import load_manifest
 
 # Seconds of warning before the time limit: enough to save a checkpoint of a large model.
 SIGNAL_SECONDS = 120
@@ -93,3 +99,52 @@ def sbatch_script(
         "",
     ]
     return "\n".join([*head, "", *body])
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sbatch", help="print a SLURM job script that trains an experiment"
+    )
+    parser.add_argument("experiment", help="experiment name from the manifest")
+    add_overrides(parser, "as for `run`")
+    add_manifest(parser)
+    add_runs_dir(parser, "run directories (shared filesystem)")
+    parser.add_argument("--nodes", type=int, default=SbatchOptions.nodes)
+    parser.add_argument("--gpus-per-node", type=int, default=SbatchOptions.gpus_per_node)
+    parser.add_argument("--cpus-per-task", type=int, default=SbatchOptions.cpus_per_task)
+    parser.add_argument("--time", default=SbatchOptions.time, help="job time limit, HH:MM:SS")
+    parser.add_argument("--partition")
+    parser.add_argument("--account")
+    parser.add_argument(
+        "--accelerator",
+        default=SbatchOptions.accelerator,
+        help="cuda on GPU nodes; cpu for a CPU-only rehearsal",
+    )
+    parser.set_defaults(func=sbatch)
+
+
+def sbatch(args: argparse.Namespace) -> int:
+    manifest = load_manifest(Path(args.manifest))
+    manifest.get(args.experiment, args.overrides)  # refuse a script that would fail on start
+    options = SbatchOptions(
+        nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node,
+        cpus_per_task=args.cpus_per_task,
+        time=args.time,
+        partition=args.partition,
+        account=args.account,
+        accelerator=args.accelerator,
+    )
+    print(
+        sbatch_script(
+            args.experiment,
+            options,
+            workdir=Path.cwd().resolve(),
+            venv=Path(sys.prefix),
+            manifest=manifest.path.resolve(),
+            runs_dir=Path(args.runs_dir).resolve(),
+            overrides=args.overrides,
+        ),
+        end="",
+    )
+    return 0

@@ -69,17 +69,20 @@ class ClapMel(nn.Module):
     def __init__(self, sample_rate: int, n_mels: int) -> None:
         super().__init__()
         win = round(_WINDOW_SECONDS * sample_rate)
-        self.mel = MelSpectrogram(
-            sample_rate,
-            n_fft=1 << (win - 1).bit_length(),
-            win_length=win,
-            hop_length=sample_rate // 100,
-            f_min=_FMIN,
-            f_max=min(_FMAX, sample_rate / 2),
-            n_mels=n_mels,
-            norm="slaney",
-            mel_scale="slaney",
-        )
+        # The filter bank is computed from constants, so it is built on the CPU even under
+        # ``torch.device("meta")`` (`sousa-train models`), where torchaudio cannot compute it.
+        with torch.device("cpu"):
+            self.mel = MelSpectrogram(
+                sample_rate,
+                n_fft=1 << (win - 1).bit_length(),
+                win_length=win,
+                hop_length=sample_rate // 100,
+                f_min=_FMIN,
+                f_max=min(_FMAX, sample_rate / 2),
+                n_mels=n_mels,
+                norm="slaney",
+                mel_scale="slaney",
+            )
         self.to_db = AmplitudeToDB("power")
 
     def forward(self, wave: Tensor) -> Tensor:

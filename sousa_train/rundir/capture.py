@@ -1,4 +1,10 @@
-"""Send everything the process prints to train.log as well as to the terminal."""
+"""Send everything the process prints to train.log; show the terminal only what is ours.
+
+Lightning reports at INFO what it found and what it advertises ("GPU available: False",
+"Loading `train_dataloader` ..."): facts about Lightning, not the run, so train.log keeps
+them and the terminal does not. Its advertisements ("💡 Tip: ...") go nowhere. Its warnings,
+and all our own lines, show in both.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,37 @@ from pathlib import Path
 from typing import TextIO
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Lightning's advertisements, not information about the run.
-_NOISE = ("💡 Tip:",)
+# Lightning's loggers; their rank-zero messages come from children such as
+# ``lightning.pytorch.utilities.rank_zero``.
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+_ADVERTISEMENT = "💡 Tip:"
 
 
-def _not_noise(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith(_NOISE)
+def _not_advertisement(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_ADVERTISEMENT)
+
+
+def _for_terminal(record: logging.LogRecord) -> bool:
+    """Everything but Lightning's INFO (and DEBUG) chatter."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(LIGHTNING_LOGGERS)
+
+
+@contextlib.contextmanager
+def _lightning_through_root() -> Iterator[None]:
+    """Lightning, imported before our handlers existed, gave its loggers a stderr handler of
+    their own and stopped them propagating; undo that so its records meet our routing."""
+    saved = []
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.propagate))
+        logger.handlers.clear()
+        logger.propagate = True
+    try:
+        yield
+    finally:
+        for logger, handlers, propagate in saved:
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
 
 
 class _Tee:
@@ -48,26 +79,33 @@ class _Tee:
 
 @contextlib.contextmanager
 def capture_output(log_path: Path) -> Iterator[None]:
-    """Tee stdout/stderr and route logging (ours, Lightning's, warnings) into ``log_path``."""
+    """Tee stdout/stderr into ``log_path``; log records (ours, Lightning's, warnings) all go to
+    the file and, but for Lightning's INFO chatter, to the terminal."""
     log_file = open(log_path, "a", encoding="utf-8", buffering=1)
     old_out, old_err = sys.stdout, sys.stderr
     sys.stdout = _Tee(old_out, log_file)  # type: ignore[assignment]
     sys.stderr = _Tee(old_err, log_file)  # type: ignore[assignment]
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
-    handler.addFilter(_not_noise)
+    formatter = logging.Formatter(LOG_FORMAT, "%H:%M:%S")
+    to_file = logging.StreamHandler(log_file)
+    to_terminal = logging.StreamHandler(old_err)
+    to_terminal.addFilter(_for_terminal)
     root = logging.getLogger()
     old_level = root.level
-    root.addHandler(handler)
+    for handler in (to_file, to_terminal):
+        handler.setFormatter(formatter)
+        handler.addFilter(_not_advertisement)
+        root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     faulthandler.enable(file=log_file)
     try:
-        yield
+        with _lightning_through_root():
+            yield
     finally:
         faulthandler.disable()
         logging.captureWarnings(False)
-        root.removeHandler(handler)
+        for handler in (to_file, to_terminal):
+            root.removeHandler(handler)
         root.setLevel(old_level)
         sys.stdout, sys.stderr = old_out, old_err
         log_file.close()

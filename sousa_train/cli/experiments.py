@@ -1,0 +1,41 @@
+"""`sousa-train list`: the experiments of the manifest, one line each."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sousa_train.cli.common import add_manifest
+from sousa_train.cli.table import format_table
+from sousa_train.config.manifest import load_manifest
+from sousa_train.config.settings import ExperimentConfig
+
+HEADER = ("experiment", "model", "strategy", "data", "description")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("list", help="experiments in the manifest")
+    add_manifest(parser)
+    parser.set_defaults(func=list_experiments)
+
+
+def _model(cfg: ExperimentConfig) -> str:
+    return cfg.model + (f"/{cfg.variant}" if cfg.variant else "")
+
+
+def _data(cfg: ExperimentConfig) -> str:
+    source = cfg.data.path or (
+        f"demo ({cfg.data.demo.clips_per_rudiment if cfg.data.demo else '?'}/rudiment)"
+    )
+    return f"{cfg.data.name}: {source}"
+
+
+def list_experiments(args: argparse.Namespace) -> int:
+    manifest = load_manifest(Path(args.manifest))
+    rows = [
+        (name, _model(cfg), cfg.strategy, _data(cfg), cfg.description)
+        for name, cfg in manifest.experiments.items()
+    ]
+    for line in format_table(HEADER, rows):
+        print(line)
+    return 0
