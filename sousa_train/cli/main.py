@@ -24,9 +24,9 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from sousa_train.data.check import run_check
+    from sousa_train.data.check import check_dataset, print_report
 
-    return run_check(Path(args.path))
+    return print_report(check_dataset(Path(args.path)))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
