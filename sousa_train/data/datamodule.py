@@ -10,7 +10,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from sousa_train.config.settings import LoaderSettings
-from sousa_train.data.cache import MemoryCache, NoCache, WaveCache, make_cache
+from sousa_train.data.cache import DiskCache, MemoryCache, NoCache, WaveCache, make_cache
 from sousa_train.data.clips import Clip, Split
 from sousa_train.data.dataset import ClipDataset, collate_clips
 from sousa_train.data.fill import fill_cache
@@ -34,6 +34,14 @@ class ClipDataModule(L.LightningDataModule):
         )
         self.unreadable: dict[str, str] = {}
 
+    def prepare_data(self) -> None:
+        """Lightning calls this once per machine (local rank 0) before the others start: Hub
+        shards are decoded into a disk cache here, so the other ranks find them there."""
+        if isinstance(self.cache, DiskCache):
+            self.unreadable.update(
+                fill_cache(self.dataset.all_clips(), self.cache, self.sample_rate)
+            )
+
     def clips(self, split: Split) -> list[Clip]:
         return self.dataset.clips(split)
 
@@ -48,7 +56,8 @@ class ClipDataModule(L.LightningDataModule):
         if any(c.row is not None for c in clips):
             if isinstance(cache, NoCache):
                 cache = MemoryCache()
-            self.unreadable.update(fill_cache(clips, cache, self.sample_rate))
+            todo = [c for c in clips if c.audio_path not in self.unreadable]
+            self.unreadable.update(fill_cache(todo, cache, self.sample_rate))
         return ClipDataset(
             clips,
             sample_rate=self.sample_rate,
