@@ -100,6 +100,13 @@ def test_the_layout_is_found_without_the_readme_too(hub_copy: Path, fixture_root
         open_dataset(hub_copy)
 
 
+def test_a_shard_without_sound_is_named(hub_copy: Path) -> None:
+    shard = hub_copy / "audio" / "validation-00000-of-00001.parquet"
+    pq.write_table(pq.read_table(shard).drop_columns(["audio"]), shard)
+    with pytest.raises(DatasetError, match=f"^{shard}: has no 'audio' column"):
+        open_dataset(hub_copy)
+
+
 def test_shard_bytes_are_the_flac_files_and_decode_to_identical_waves(fixture_root: Path) -> None:
     real = by_id(open_dataset(fixture_root))
     hub = open_dataset(HUB)

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from sousa_train.config.settings import SelectSettings
 from sousa_train.data.clips import SPLITS, Clip, DatasetError, Split
-from sousa_train.data.shards import audio_shards, location, parse_location
+from sousa_train.data.shards import AUDIO_CONFIG, audio_shards, location, parse_location
 from sousa_train.rudiments import NUM_CLASSES, SLUGS, UnknownRudimentError, normalize_slug
 
 Layout = Literal["sousa", "hub", "metadata_csv"]
@@ -199,6 +199,11 @@ def _check_splits(rows: list[dict[str, Any]], path: Path) -> None:
 def _shard_rows(root: Path, shard: Path, split: str) -> list[dict[str, Any]]:
     """The label columns of one Hub shard (never its audio), each row knowing where it is."""
     schema = _read(shard, pq.read_schema)
+    if AUDIO_CONFIG not in schema.names:
+        raise DatasetError(
+            f"{shard}: has no {AUDIO_CONFIG!r} column, so it holds no sound (the release's "
+            "labels_only or midi_only config?). Use the shards of the audio config."
+        )
     wanted = [c for c in (*_REQUIRED_HUB, *_OPTIONAL) if c in schema.names]
     table = _read(shard, lambda p: pq.read_table(p, columns=wanted))
     rows = _rows(table, shard, _REQUIRED_HUB)

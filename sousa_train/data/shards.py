@@ -69,11 +69,12 @@ def _configured_files(root: Path) -> list[tuple[Path, str]] | None:
     readme = root / "README.md"
     if not readme.is_file():
         return None
+    import yaml
     from huggingface_hub.repocard import metadata_load
 
     try:
         configs = (metadata_load(readme) or {}).get("configs")
-    except ValueError as exc:  # a YAML header that does not parse
+    except (ValueError, yaml.YAMLError) as exc:  # a YAML header that does not parse
         raise DatasetError(f"{readme}: its YAML header cannot be read ({exc}).") from exc
     if not isinstance(configs, list):
         return None
