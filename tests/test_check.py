@@ -85,3 +85,19 @@ def test_not_a_data_set_prints_the_readers_paragraph(
     assert "FAILED: the data set cannot be read" in out
     assert print_report(check_dataset(tmp_path / "nowhere")) == 1
     assert "data set folder not found" in capsys.readouterr().out
+
+
+def test_the_check_returns_its_findings_and_prints_nothing(
+    fixture_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clips = open_dataset(fixture_copy).clips("train")
+    clips[0].path.write_bytes(b"")
+    report = check_dataset(fixture_copy)
+    assert capsys.readouterr().out == ""  # printing is print_report's job alone
+    assert not report.ok and report.dataset is not None and len(report.files) == 12
+    (bad,) = [r for r in report.files if r.error]
+    assert bad.path == clips[0].path and "empty file" in bad.error
+    assert report.fatal == [
+        "1 unreadable audio file(s) (training would skip these clips; the data set should be fixed)"
+    ]
+    assert {r.rate for r in report.files if r.error is None} == {44100}
