@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 import torch
 import torchaudio
 
@@ -23,8 +24,13 @@ def test_stereo_24bit_44k_becomes_mono_16k_of_the_right_length(fixture_root: Pat
     assert wave.dim() == 1 and wave.dtype == torch.float32
     assert wave.shape[0] == -(-info.frames * 16000 // 44100)  # ceil, as torchaudio resamples
     stereo, _ = sf.read(path, dtype="float32")
-    expected = torchaudio.functional.resample(torch.from_numpy(stereo.mean(1)), 44100, 16000)
-    assert torch.allclose(wave, expected, atol=1e-5)
+    mono = stereo.mean(1).astype(np.float32)
+    expected = soxr.resample(mono, 44100, 16000, quality="HQ")
+    assert np.allclose(wave.numpy(), expected, atol=1e-6)
+    # soxr replaced torchaudio's sinc resampler (4x cheaper); both are band-limited, so on
+    # real audio (peak 0.89) they agree within 5e-4 everywhere, ends included.
+    other = torchaudio.functional.resample(torch.from_numpy(mono), 44100, 16000)
+    assert torch.allclose(wave, other, atol=1e-3)
 
 
 def test_channels_are_averaged_and_any_subtype_reads(tmp_path: Path) -> None:
@@ -41,17 +47,20 @@ def test_channels_are_averaged_and_any_subtype_reads(tmp_path: Path) -> None:
     assert np.allclose(audio.load_audio(wav, 8000).numpy(), left, atol=1e-6)
 
 
-def test_one_resampling_kernel_per_rate_pair(fixture_root: Path, tmp_path: Path) -> None:
-    clips = open_dataset(fixture_root).all_clips()
-    audio.resampler.cache_clear()
-    for clip in clips[:3]:
-        audio.load_audio(clip.path, 16000)
-    info = audio.resampler.cache_info()
-    assert (info.currsize, info.misses, info.hits) == (1, 1, 2)
-    audio.load_audio(clips[0].path, 32000)
+def test_resampling_keeps_the_passband_and_removes_what_cannot_be_represented(
+    tmp_path: Path,
+) -> None:
+    """soxr "HQ": flat to 91 % of the new Nyquist frequency, tones above it gone."""
+    t = np.arange(3 * 44100) / 44100
+    for freq, low, high in ((1000, 0.999, 1.001), (7000, 0.998, 1.001), (10_000, 0.0, 1e-5)):
+        tone = np.sin(2 * np.pi * freq * t).astype(np.float32)
+        out = audio.resample(tone, 44100, 16000)[1000:-1000]  # away from the edges
+        amplitude = float(np.sqrt(2 * np.mean(out.astype(np.float64) ** 2)))
+        assert low <= amplitude <= high, (freq, amplitude)
+    same = np.ones(100, np.float32)
+    assert audio.resample(same, 16000, 16000) is same  # already at the rate: untouched
     sf.write(tmp_path / "low.flac", np.zeros(1600, np.float32) + 0.1, 16000)
-    audio.load_audio(tmp_path / "low.flac", 16000)  # already at the rate: no kernel at all
-    assert audio.resampler.cache_info().currsize == 2
+    assert np.allclose(audio.load_audio(tmp_path / "low.flac", 16000).numpy(), 0.1, atol=1e-4)
 
 
 def test_broken_files_raise_audio_error_naming_the_path(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sousa_train.data.check import run_check
+from sousa_train.data.check import check_dataset, print_report
 from sousa_train.data.reader import open_dataset
 from tests.conftest import damage_audio
 
@@ -60,7 +60,8 @@ def test_every_problem_is_listed_in_one_pass(fixture_copy: Path) -> None:
     assert "  - 1 missing audio file(s)" in out and "  - 3 unreadable audio file(s)" in out
 
 
-# The cases below call run_check in-process (what the CLI calls) to keep the suite fast.
+# The cases below call check_dataset and print_report in-process (what the CLI calls), to
+# keep the suite fast.
 
 
 def test_a_split_missing_a_rudiment_fails(
@@ -69,7 +70,7 @@ def test_a_split_missing_a_rudiment_fails(
     clip = next(c for c in open_dataset(fixture_copy).clips("val") if c.slug == "flam_accent")
     labels = fixture_copy / "labels" / "samples.parquet"
     pq.write_table(pq.read_table(labels).filter(pc.field("sample_id") != clip.sample_id), labels)
-    assert run_check(fixture_copy) == 1
+    assert print_report(check_dataset(fixture_copy)) == 1
     out = capsys.readouterr().out
     assert "  - the val split lacks 1 rudiment(s) the data set has: flam_accent" in out
     assert "11 usable" in out
@@ -78,9 +79,25 @@ def test_a_split_missing_a_rudiment_fails(
 def test_not_a_data_set_prints_the_readers_paragraph(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_check(tmp_path) == 1
+    assert print_report(check_dataset(tmp_path)) == 1
     out = capsys.readouterr().out
     assert f"{tmp_path}: not a SOUSA-format data set" in out
     assert "FAILED: the data set cannot be read" in out
-    assert run_check(tmp_path / "nowhere") == 1
+    assert print_report(check_dataset(tmp_path / "nowhere")) == 1
     assert "data set folder not found" in capsys.readouterr().out
+
+
+def test_the_check_returns_its_findings_and_prints_nothing(
+    fixture_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clips = open_dataset(fixture_copy).clips("train")
+    clips[0].path.write_bytes(b"")
+    report = check_dataset(fixture_copy)
+    assert capsys.readouterr().out == ""  # printing is print_report's job alone
+    assert not report.ok and report.dataset is not None and len(report.files) == 12
+    (bad,) = [r for r in report.files if r.error]
+    assert bad.path == clips[0].path and "empty file" in bad.error
+    assert report.fatal == [
+        "1 unreadable audio file(s) (training would skip these clips; the data set should be fixed)"
+    ]
+    assert {r.rate for r in report.files if r.error is None} == {44100}

@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
         "sousa_tui",
         "sousa_train.rundir",
         "sousa_train.config",
+        "sousa_train.data.shards",
         "sousa_train.scores",
         "sousa_train.rudiments",
     },

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from sousa_train.data.clips import SPLITS, ClipFilter
+from sousa_train.config.settings import SelectSettings
+from sousa_train.data.clips import SPLITS
 from sousa_train.data.reader import DatasetError, open_dataset
 from sousa_train.rudiments import SLUGS
 from tests.conftest import write_tone_set
@@ -59,7 +60,7 @@ def test_real_fixture_loads_unchanged(fixture_root: Path) -> None:
 def test_fingerprint_is_stable_and_follows_the_labels(fixture_copy: Path) -> None:
     first = open_dataset(fixture_copy).fingerprint
     assert first == open_dataset(fixture_copy).fingerprint and 8 <= len(first) <= 16
-    assert first == open_dataset(fixture_copy, ClipFilter(tempo_min=130)).fingerprint
+    assert first == open_dataset(fixture_copy, SelectSettings(tempo_min=130)).fingerprint
     labels = fixture_copy / "labels" / "samples.parquet"
     stat = labels.stat()
     os.utime(labels, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
@@ -67,26 +68,26 @@ def test_fingerprint_is_stable_and_follows_the_labels(fixture_copy: Path) -> Non
 
 
 def test_filters_select_clips(fixture_root: Path) -> None:
-    fast = open_dataset(fixture_root, ClipFilter(tempo_min=130))
+    fast = open_dataset(fixture_root, SelectSettings(tempo_min=130))
     assert len(fast.all_clips()) == 8 and all(c.tempo_bpm >= 130 for c in fast.all_clips())
-    slow = open_dataset(fixture_root, ClipFilter(tempo_max=130))
+    slow = open_dataset(fixture_root, SelectSettings(tempo_max=130))
     assert len(slow.all_clips()) == 4 and len({c.profile_id for c in slow.all_clips()}) == 1
-    gym = open_dataset(fixture_root, ClipFilter(augmentation_presets=("gym",)))
+    gym = open_dataset(fixture_root, SelectSettings(augmentation_presets=("gym",)))
     assert {c.augmentation_preset for c in gym.all_clips()} == {"gym"}
-    tier = open_dataset(fixture_root, ClipFilter(skill_tiers=("beginner",)))
+    tier = open_dataset(fixture_root, SelectSettings(skill_tiers=("beginner",)))
     assert {c.skill_tier for c in tier.all_clips()} == {"beginner"}
-    fonts = open_dataset(fixture_root, ClipFilter(soundfonts=("FluidR3_GM", "Nope")))
+    fonts = open_dataset(fixture_root, SelectSettings(soundfonts=("FluidR3_GM", "Nope")))
     assert len(fonts.all_clips()) == 12
     assert any("'Nope' match no clip" in p and "FluidR3_GM" in p for p in fonts.problems)
     with pytest.raises(DatasetError, match="leaves no clips"):
-        open_dataset(fixture_root, ClipFilter(soundfonts=("Nope",)))
+        open_dataset(fixture_root, SelectSettings(soundfonts=("Nope",)))
 
 
 def test_budget_keeps_every_rudiment_and_is_deterministic(tmp_path: Path) -> None:
     root = write_tone_set(tmp_path / "tones", ["flam", "drag", "flam_tap"], per_split=5)
 
     def pick(seed: int) -> dict[str, list[str]]:
-        data = open_dataset(root, ClipFilter(max_clips_per_split=4, seed=seed))
+        data = open_dataset(root, SelectSettings(max_clips_per_split=4), seed=seed)
         for split in SPLITS:
             assert len(data.clips(split)) == 4
             assert data.rudiments(split) == {"flam", "drag", "flam_tap"}
@@ -94,10 +95,10 @@ def test_budget_keeps_every_rudiment_and_is_deterministic(tmp_path: Path) -> Non
 
     assert pick(1) == pick(1)
     assert any(pick(seed) != pick(1) for seed in range(2, 6))
-    everything = open_dataset(root, ClipFilter(max_clips_per_split=100))
+    everything = open_dataset(root, SelectSettings(max_clips_per_split=100))
     assert len(everything.all_clips()) == 45
     with pytest.raises(DatasetError, match="smaller than the 3 rudiments of the train split"):
-        open_dataset(root, ClipFilter(max_clips_per_split=2))
+        open_dataset(root, SelectSettings(max_clips_per_split=2))
 
 
 def test_dashed_labels_and_the_alias(fixture_copy: Path) -> None:
@@ -192,7 +193,7 @@ BROKEN: list[tuple[str, Callable[[Path], object], Callable[[Path], Path], str]] 
         "no label file",
         lambda r: _labels(r).unlink(),
         lambda r: r,
-        "neither labels/samples.parquet nor metadata.csv",
+        "neither labels/samples.parquet, audio/*.parquet (the Hub's layout) nor metadata.csv",
     ),
     (
         "no splits.json",

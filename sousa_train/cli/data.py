@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="data set tools")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     check = data_sub.add_parser("check", help="validate a data set and print a summary")
-    check.add_argument("path", help="data set root (SOUSA layout or metadata.csv)")
+    check.add_argument(
+        "path", help="data set root (generator layout, Hub Parquet layout or metadata.csv)"
+    )
     check.set_defaults(func=data_check)
 
 
@@ -35,6 +37,6 @@ def demo_data(args: argparse.Namespace) -> int:
 
 
 def data_check(args: argparse.Namespace) -> int:
-    from sousa_train.data.check import run_check
+    from sousa_train.data.check import check_dataset, print_report
 
-    return run_check(Path(args.path))
+    return print_report(check_dataset(Path(args.path)))

@@ -24,10 +24,14 @@ def _model(cfg: ExperimentConfig) -> str:
 
 
 def _data(cfg: ExperimentConfig) -> str:
-    source = cfg.data.path or (
-        f"demo ({cfg.data.demo.clips_per_rudiment if cfg.data.demo else '?'}/rudiment)"
-    )
-    return f"{cfg.data.name}: {source}"
+    spec = cfg.data
+    if spec.hub:
+        source = f"hub {spec.hub}" + (f"@{spec.revision}" if spec.revision else "")
+    elif spec.demo:
+        source = f"demo ({spec.demo.clips_per_rudiment}/rudiment)"
+    else:
+        source = spec.path or "-"
+    return f"{spec.name}: {source}"
 
 
 def list_experiments(args: argparse.Namespace) -> int:

@@ -21,16 +21,24 @@ class DemoData:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A named data set: a SOUSA-format folder, or a demo set generated on first use."""
+    """A named data set: a SOUSA-format folder (generator or Hub layout), a Hub data set
+    repository (``hub``, pinned by ``revision``) fetched into the Hugging Face cache, or a
+    demo set generated on first use."""
 
     name: str
     path: str | None = None
     demo: DemoData | None = None
+    hub: str | None = None
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
 class SelectSettings:
-    """Which clips of the data set the run uses."""
+    """Which clips of the data set the run uses. Empty tuples / None mean 'no restriction'.
+
+    ``max_clips_per_split`` caps each split while keeping every rudiment present (clips are
+    taken round-robin across rudiments, deterministically for the run's ``train.seed``).
+    """
 
     tempo_min: float | None = None
     tempo_max: float | None = None

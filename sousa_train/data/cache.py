@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 
 class WaveCache(Protocol):
+    def has(self, clip: Clip) -> bool:
+        """Whether ``get`` would find the clip, without reading it."""
+        ...
+
     def get(self, clip: Clip) -> torch.Tensor | None:
         """The clip's float32 waveform if cached, else None."""
         ...
@@ -46,6 +50,9 @@ class WaveCache(Protocol):
 
 class NoCache:
     """Decode every time: for one-off passes such as a single evaluation."""
+
+    def has(self, clip: Clip) -> bool:
+        return False
 
     def get(self, clip: Clip) -> torch.Tensor | None:
         return None
@@ -63,6 +70,9 @@ class MemoryCache:
 
     def __init__(self) -> None:
         self._waves: dict[str, torch.Tensor] = {}
+
+    def has(self, clip: Clip) -> bool:
+        return clip.audio_path in self._waves
 
     def get(self, clip: Clip) -> torch.Tensor | None:
         wave = self._waves.get(clip.audio_path)
@@ -91,6 +101,9 @@ class DiskCache:
         digest = hashlib.sha1(clip.audio_path.encode()).hexdigest()[:10]
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(clip.audio_path).stem)[:80]
         return self.folder / f"{stem}-{digest}.npy"
+
+    def has(self, clip: Clip) -> bool:
+        return self.path(clip).is_file()
 
     def get(self, clip: Clip) -> torch.Tensor | None:
         try:

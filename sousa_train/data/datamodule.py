@@ -10,9 +10,10 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from sousa_train.config.settings import LoaderSettings
-from sousa_train.data.cache import make_cache
+from sousa_train.data.cache import DiskCache, MemoryCache, NoCache, WaveCache, make_cache
 from sousa_train.data.clips import Clip, Split
 from sousa_train.data.dataset import ClipDataset, collate_clips
+from sousa_train.data.fill import fill_cache
 from sousa_train.data.reader import SousaDataset
 from sousa_train.data.sources import cache_dir
 
@@ -31,18 +32,40 @@ class ClipDataModule(L.LightningDataModule):
             sample_rate=sample_rate,
             cache_dir=cache_dir(),
         )
+        self.unreadable: dict[str, str] = {}
+
+    def prepare_data(self) -> None:
+        """Lightning calls this once per machine (local rank 0) before the others start: Hub
+        shards are decoded into a disk cache here, so the other ranks find them there."""
+        if isinstance(self.cache, DiskCache):
+            self.unreadable.update(
+                fill_cache(self.dataset.all_clips(), self.cache, self.sample_rate)
+            )
 
     def clips(self, split: Split) -> list[Clip]:
         return self.dataset.clips(split)
 
     def make_dataset(self, split: Split, *, train: bool) -> ClipDataset:
+        """The split's dataset; Hub shards are first streamed into the cache (data/fill.py).
+
+        With ``loader.cache = "none"`` a Hub split is kept in memory for this dataset's life
+        instead: reading a clip from its shard on demand costs a whole row group.
+        """
+        clips = self.clips(split)
+        cache: WaveCache = self.cache
+        if any(c.row is not None for c in clips):
+            if isinstance(cache, NoCache):
+                cache = MemoryCache()
+            todo = [c for c in clips if c.audio_path not in self.unreadable]
+            self.unreadable.update(fill_cache(todo, cache, self.sample_rate))
         return ClipDataset(
-            self.clips(split),
+            clips,
             sample_rate=self.sample_rate,
             clip_samples=self.clip_samples,
             train=train,
-            cache=self.cache,
+            cache=cache,
             eval_hop=self.eval_hop,
+            unreadable=self.unreadable,
         )
 
     def loader_for(self, split: Split, *, train: bool) -> DataLoader:

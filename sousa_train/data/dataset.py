@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from sousa_train.data.audio import AudioError, eval_windows, load_audio, random_crop
 from sousa_train.data.cache import NoCache, WaveCache
 from sousa_train.data.clips import Clip
+from sousa_train.data.shards import ShardError, read_audio
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()  # per process: each bad path is logged once, not once per epoch
@@ -37,6 +38,7 @@ class ClipDataset(Dataset[Item]):
         train: bool,
         cache: WaveCache | None = None,
         eval_hop: int | None = None,
+        unreadable: dict[str, str] | None = None,
     ) -> None:
         self.clips = clips
         self.sample_rate = sample_rate
@@ -44,16 +46,30 @@ class ClipDataset(Dataset[Item]):
         self.train = train
         self.cache: WaveCache = cache if cache is not None else NoCache()
         self.eval_hop = eval_hop or max(1, clip_samples // 2)
+        self.unreadable = unreadable or {}
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def waveform(self, clip: Clip) -> torch.Tensor:
-        """The whole clip, mono at ``sample_rate``: from the cache, else decoded and cached."""
+        """The whole clip, mono at ``sample_rate``: from the cache, else decoded and cached.
+
+        Shard clips are in the cache already (data/fill.py) unless they would not decode
+        (``unreadable``) or the cache could not keep them; only then is their row read here.
+        """
         wave = self.cache.get(clip)
-        if wave is None:
-            wave = self.cache.put(clip, load_audio(clip.path, self.sample_rate))
-        return wave
+        if wave is not None:
+            return wave
+        if clip.row is None:
+            return self.cache.put(clip, load_audio(clip.path, self.sample_rate))
+        reason = self.unreadable.get(clip.audio_path)
+        if reason is not None:
+            raise AudioError(clip.where, reason)
+        try:
+            data = read_audio(clip.path, clip.row)
+        except ShardError as exc:
+            raise AudioError(clip.where, str(exc)) from exc
+        return self.cache.put(clip, load_audio(clip.where, self.sample_rate, data or b""))
 
     def __getitem__(self, index: int) -> Item:
         clip = self.clips[index]
@@ -63,7 +79,7 @@ class ClipDataset(Dataset[Item]):
             if str(exc.path) not in _warned:
                 _warned.add(str(exc.path))
                 log.warning("skipping clip %s: %s", exc.path, exc.reason)
-            return {"skipped": str(clip.path), "index": index, "clip_samples": self.clip_samples}
+            return {"skipped": str(clip.where), "index": index, "clip_samples": self.clip_samples}
         if self.train:
             wave = random_crop(wave, self.clip_samples)
         else:

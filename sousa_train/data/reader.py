@@ -1,10 +1,12 @@
 """SOUSA-format data sets -> validated clip lists per split.
 
-Two layouts: the generator's (``labels/samples.parquet`` + ``splits.json``, splits by player
-profile, so no player is in two splits) and the older single ``metadata.csv`` with a ``split``
-column. Audio lives where ``audio_path`` says, else ``audio/<slug>/<id>.flac``, else flat
-``audio/<id>.flac``. Everything wrong with the label files is a :class:`DatasetError` that names
-the file and says what to do; audio files are not opened here (``sousa-train data check`` does).
+Three layouts: the generator's (``labels/samples.parquet`` + ``splits.json``, splits by player
+profile, so no player is in two splits), the Hugging Face Hub's (``audio/<split>-*.parquet``
+shards holding labels and FLAC bytes, the split is the shard's; see data/shards.py) and the
+older single ``metadata.csv`` with a ``split`` column. Audio lives where ``audio_path`` says,
+else ``audio/<slug>/<id>.flac``, else flat ``audio/<id>.flac``; in a shard, in its row.
+Everything wrong with the label files is a :class:`DatasetError` that names the file and says
+what to do; audio is not decoded here (``sousa-train data check`` does).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from sousa_train.data.clips import SPLITS, Clip, ClipFilter, Split
+from sousa_train.config.settings import SelectSettings
+from sousa_train.data.clips import SPLITS, Clip, DatasetError, Split
+from sousa_train.data.shards import AUDIO_CONFIG, audio_shards, location, parse_location
 from sousa_train.rudiments import NUM_CLASSES, SLUGS, UnknownRudimentError, normalize_slug
 
-Layout = Literal["sousa", "metadata_csv"]
+Layout = Literal["sousa", "hub", "metadata_csv"]
 
 SPLIT_ALIASES: dict[str, Split] = {
     "train": "train",
@@ -36,6 +40,7 @@ SPLIT_ALIASES: dict[str, Split] = {
 # Column -> kind of values it must hold. "id" columns may be text or integers.
 _REQUIRED_SOUSA = {"sample_id": "id", "rudiment_slug": "text", "profile_id": "id"}
 _REQUIRED_CSV = {"sample_id": "id", "rudiment_slug": "text", "split": "text"}
+_REQUIRED_HUB = {"sample_id": "id", "rudiment_slug": "text"}
 _OPTIONAL = {
     "profile_id": "id",
     "audio_path": "text",
@@ -53,10 +58,6 @@ _CSV_TEXT = (
     *(c for c in _OPTIONAL if _OPTIONAL[c] != "number"),
 )
 SHOW = 5
-
-
-class DatasetError(ValueError):
-    """A data set that cannot be used as it is; the message says which file and what to do."""
 
 
 class SousaDataset:
@@ -118,19 +119,21 @@ class SousaDataset:
             )
 
 
-def open_dataset(root: Path, filters: ClipFilter | None = None) -> SousaDataset:
-    """Read and validate a data set's labels and splits, then apply the clip selection."""
+def open_dataset(root: Path, select: SelectSettings | None = None, seed: int = 0) -> SousaDataset:
+    """Read and validate a data set's labels and splits, then apply the clip selection
+    (``seed`` orders the per-split budget; runs pass their ``train.seed``)."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(
             f"{root}: data set folder not found. Give the root of a SOUSA-format data set "
-            "(with labels/samples.parquet and splits.json, or metadata.csv), or render the "
-            "demo with `sousa-train demo-data --out DIR`."
+            "(with labels/samples.parquet and splits.json, the Hub's audio/*.parquet shards, "
+            "or metadata.csv), or render the demo with `sousa-train demo-data --out DIR`."
         )
     parquet = root / "labels" / "samples.parquet"
     csv = root / "metadata.csv"
     problems: list[str] = []
     layout: Layout
+    sources = [parquet]
     if parquet.is_file():
         layout, label_file = "sousa", parquet
         table = _read(parquet, pq.read_table)
@@ -146,27 +149,23 @@ def open_dataset(root: Path, filters: ClipFilter | None = None) -> SousaDataset:
                 f"are in no split of splits.json ({_few(profiles, 3)}); they are left out"
             )
             rows = [r for r in rows if r["split"] is not None]
+    elif (shards := audio_shards(root)) is not None:
+        layout, label_file, sources = "hub", shards[0][0], [s for s, _ in shards]
+        rows = [row for shard, split in shards for row in _shard_rows(root, shard, split)]
     elif csv.is_file():
-        layout, label_file = "metadata_csv", csv
+        layout, label_file, sources = "metadata_csv", csv, [csv]
         text = pacsv.ConvertOptions(column_types={c: pa.string() for c in _CSV_TEXT})
         table = _read(csv, lambda p: pacsv.read_csv(p, convert_options=text))
         rows = _rows(table, csv, _REQUIRED_CSV)
-        bad = Counter(
-            str(r["split"]) for r in rows if str(r["split"]).strip().lower() not in SPLIT_ALIASES
-        )
-        if bad:
-            raise DatasetError(
-                f"{csv}: {sum(bad.values())} row(s) have a split that is not train, val or "
-                f"test ({_few([repr(v) for v in bad], SHOW)}); fix the split column "
-                "(validation and valid are accepted for val)."
-            )
         for row in rows:
-            row["split"] = SPLIT_ALIASES[str(row["split"]).strip().lower()]
+            row["split"] = _split_name(row["split"])
+        _check_splits(rows, csv)
     else:
         raise DatasetError(
-            f"{root}: not a SOUSA-format data set: neither labels/samples.parquet nor "
-            "metadata.csv is there. Point at the folder the SOUSA generator wrote, or render "
-            "the demo with `sousa-train demo-data --out DIR`."
+            f"{root}: not a SOUSA-format data set: neither labels/samples.parquet, "
+            "audio/*.parquet (the Hub's layout) nor metadata.csv is there. Point at the folder "
+            "the SOUSA generator wrote or the Hub release, or render the demo with "
+            "`sousa-train demo-data --out DIR`."
         )
     _check_unique_ids(rows, label_file)
     slugs = _slugs(rows, label_file)
@@ -177,18 +176,55 @@ def open_dataset(root: Path, filters: ClipFilter | None = None) -> SousaDataset:
             f"{absent} of the {NUM_CLASSES} rudiments have no clips in this data set "
             "(models still have all 40 outputs)"
         )
-    clips = _select(clips, filters or ClipFilter(), root, problems)
-    return SousaDataset(root, layout, label_file, clips, _fingerprint(root, label_file), problems)
+    clips = _select(clips, select or SelectSettings(), seed, root, problems)
+    return SousaDataset(root, layout, label_file, clips, _fingerprint(root, sources), problems)
 
 
-def _fingerprint(root: Path, label_file: Path) -> str:
+def _split_name(value: Any) -> Any:
+    """The split a name means (validation and valid are val), else the name as it was."""
+    return SPLIT_ALIASES.get(str(value).strip().lower(), value)
+
+
+def _check_splits(rows: list[dict[str, Any]], path: Path) -> None:
+    bad = Counter(str(r["split"]) for r in rows if r["split"] not in SPLITS)
+    if bad:
+        raise DatasetError(
+            f"{path}: {sum(bad.values())} row(s) have a split that is not train, val or "
+            f"test ({_few([repr(v) for v in bad], SHOW)}); fix the split "
+            f"{'column' if path.suffix == '.csv' else 'in the file name'} (validation and "
+            "valid are accepted for val)."
+        )
+
+
+def _shard_rows(root: Path, shard: Path, split: str) -> list[dict[str, Any]]:
+    """The label columns of one Hub shard (never its audio), each row knowing where it is."""
+    schema = _read(shard, pq.read_schema)
+    if AUDIO_CONFIG not in schema.names:
+        raise DatasetError(
+            f"{shard}: has no {AUDIO_CONFIG!r} column, so it holds no sound (the release's "
+            "labels_only or midi_only config?). Use the shards of the audio config."
+        )
+    wanted = [c for c in (*_REQUIRED_HUB, *_OPTIONAL) if c in schema.names]
+    table = _read(shard, lambda p: pq.read_table(p, columns=wanted))
+    rows = _rows(table, shard, _REQUIRED_HUB)
+    rel = shard.relative_to(root).as_posix()
+    for i, row in enumerate(rows):
+        row["split"] = _split_name(split)
+        row["audio_path"] = location(rel, i)
+        row["row"] = i
+    _check_splits(rows, shard)
+    return rows
+
+
+def _fingerprint(root: Path, sources: list[Path]) -> str:
     """Identifies the audio a data set holds, for the waveform cache key.
 
-    The generator rewrites the label table whenever it rewrites audio, so the table's size and
-    modification time stand in for the audio's content without reading it.
+    The generator rewrites the label table whenever it rewrites audio, and a Hub shard holds
+    its audio, so the label files' (shards') sizes and modification times stand in for the
+    audio's content without reading it.
     """
-    stat = label_file.stat()
-    key = f"{root.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    stats = [source.stat() for source in sources]
+    key = "|".join([str(root.resolve()), *(f"{s.st_size}|{s.st_mtime_ns}" for s in stats)])
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -316,13 +352,14 @@ def _slugs(rows: list[dict[str, Any]], path: Path) -> list[str]:
 def _clip(root: Path, layout: Layout, row: dict[str, Any], slug: str) -> Clip:
     sample_id = str(row["sample_id"])
     rel = _str(row.get("audio_path"))
+    row_in_shard = row.get("row")
     if rel is None:
         nested, flat = f"audio/{slug}/{sample_id}.flac", f"audio/{sample_id}.flac"
         found = [p for p in (nested, flat) if (root / p).exists()]
         rel = found[0] if found else (nested if layout == "sousa" else flat)
     return Clip(
         sample_id=sample_id,
-        path=root / rel,
+        path=root / (rel if row_in_shard is None else parse_location(rel)[0]),
         audio_path=rel,
         label=SLUGS.index(slug),
         slug=slug,
@@ -333,6 +370,7 @@ def _clip(root: Path, layout: Layout, row: dict[str, Any], slug: str) -> Clip:
         skill_tier=_str(row.get("skill_tier")),
         soundfont=_str(row.get("soundfont")),
         augmentation_preset=_str(row.get("augmentation_preset")),
+        row=row_in_shard,
     )
 
 
@@ -341,7 +379,8 @@ def _str(value: Any) -> str | None:
 
 
 def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    """None for a missing number: null, or NaN as the Hub release writes it."""
+    return None if value is None or value != value else float(value)
 
 
 def _few(items: Iterable[str], n: int) -> str:
@@ -349,7 +388,9 @@ def _few(items: Iterable[str], n: int) -> str:
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
-def _select(clips: list[Clip], f: ClipFilter, root: Path, notes: list[str]) -> list[Clip]:
+def _select(
+    clips: list[Clip], f: SelectSettings, seed: int, root: Path, notes: list[str]
+) -> list[Clip]:
     """Apply the filters, then the per-split budget; a filter value no clip has is a note."""
     for name, allowed, values in (
         ("soundfonts", f.soundfonts, {c.soundfont for c in clips}),
@@ -387,7 +428,7 @@ def _select(clips: list[Clip], f: ClipFilter, root: Path, notes: list[str]) -> l
     out: list[Clip] = []
     for split in SPLITS:
         in_split = [c for c in kept if c.split == split]
-        out.extend(_budget(in_split, f.max_clips_per_split, f.seed, root, split))
+        out.extend(_budget(in_split, f.max_clips_per_split, seed, root, split))
     return out
 
 

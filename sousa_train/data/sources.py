@@ -1,15 +1,13 @@
-"""Where a named data set lives on disk; the demo set is rendered into the cache on first use."""
+"""Where a named data set lives on disk: a folder, a Hub snapshot, or a rendered demo set."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sousa_train.config.settings import DatasetSpec, ExperimentConfig
-from sousa_train.data.clips import ClipFilter
 
 if TYPE_CHECKING:
     from sousa_train.data.reader import SousaDataset
@@ -33,9 +31,11 @@ def demo_root(spec: DatasetSpec) -> Path:
 
 
 def dataset_root(spec: DatasetSpec) -> Path:
-    """The folder to read; renders a demo set first if it is not there yet."""
+    """The folder to read; fetches a Hub release or renders a demo set first if need be."""
     if spec.path is not None:
         return Path(spec.path)
+    if spec.hub is not None:
+        return hub_snapshot(spec.hub, spec.revision)
     from sousa_train.data.demo.render import generate_demo_dataset
 
     root = demo_root(spec)
@@ -58,9 +58,37 @@ def dataset_root(spec: DatasetSpec) -> Path:
     return root
 
 
+HUB_FILES = ["README.md", "audio/*.parquet"]  # the audio config and the card listing it
+
+
+def hub_snapshot(repo_id: str, revision: str | None = None) -> Path:
+    """The local snapshot of a Hub data set's audio config, downloaded on first use.
+
+    huggingface_hub keeps it in its cache (HF_HOME, default ~/.cache/huggingface), shows its
+    own progress bars, resumes partial files, and with HF_HUB_OFFLINE=1 answers from a cached
+    snapshot without touching the network.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    from sousa_train.data.clips import DatasetError
+
+    try:
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, allow_patterns=HUB_FILES
+        )
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        at = f" at revision {revision}" if revision else ""
+        raise DatasetError(
+            f"Hugging Face data set {repo_id}{at}: cannot be fetched ({exc}). Check the name "
+            "and the network, or download it once with a connection (HF_HUB_OFFLINE=1 then "
+            "uses the cached copy)."
+        ) from exc
+    return Path(folder)
+
+
 def open_experiment_data(cfg: ExperimentConfig) -> SousaDataset:
     """The experiment's data set with its clip selection applied."""
     from sousa_train.data.reader import open_dataset
 
-    selection = ClipFilter(**asdict(cfg.select), seed=cfg.train.seed)
-    return open_dataset(dataset_root(cfg.data), selection)
+    return open_dataset(dataset_root(cfg.data), cfg.select, seed=cfg.train.seed)

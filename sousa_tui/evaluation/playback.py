@@ -7,6 +7,7 @@ without PortAudio or without an output device still runs every other part of the
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -14,6 +15,8 @@ from pathlib import Path
 from types import ModuleType
 
 import soundfile as sf
+
+from sousa_train.data.shards import ShardError, parse_location, read_audio
 
 _NO_PORTAUDIO = 3
 # Exit 0: an output device exists; 3: no PortAudio library; anything else: no device.
@@ -63,12 +66,20 @@ class Player:
             return None
 
     def play(self, path: Path, label: str) -> None:
-        """Decode ``path`` and start it playing; returns at once (call it off the UI thread)."""
+        """Decode ``path`` and start it playing; returns at once (call it off the UI thread).
+
+        ``path`` is an audio file, or ``<shard>#row=<n>``: a clip inside a Hub shard, whose
+        row group is read for its FLAC bytes.
+        """
         reason = self.unavailable()
         if reason:
             raise PlaybackError(reason)
+        shard, row = parse_location(str(path))
         try:
-            audio, rate = sf.read(path, dtype="float32", always_2d=True)
+            source = path if row is None else io.BytesIO(read_audio(Path(shard), row) or b"")
+            audio, rate = sf.read(source, dtype="float32", always_2d=True)
+        except ShardError as exc:
+            raise PlaybackError(str(exc)) from exc
         except (OSError, RuntimeError) as exc:
             raise PlaybackError(
                 f"{path}: cannot read this clip ({exc}); is the data set still where the "

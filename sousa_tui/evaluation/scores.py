@@ -263,7 +263,11 @@ def reference_clip(predictions: Iterable[Prediction], class_id: int) -> Predicti
 
 
 def audio_file(data: EvalData, clip: Prediction) -> Path:
-    """Where a clip's audio is: its path is relative to the data root recorded in config.json."""
+    """Where a clip's audio is: its path is relative to the data root recorded in config.json.
+
+    For a Hub-layout data set that is ``<root>/<shard>#row=<n>`` (see sousa_train.data.shards),
+    which the player reads from the shard.
+    """
     path = Path(clip.audio_path)
     if path.is_absolute():
         return path
