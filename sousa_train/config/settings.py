@@ -21,11 +21,22 @@ class DemoData:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A named data set: a SOUSA-format folder, or a demo set generated on first use."""
+    """A named data set: a SOUSA-format folder, a Hub release, or a demo set made on first use."""
 
     name: str
     path: str | None = None
     demo: DemoData | None = None
+    hub: str | None = None
+    revision: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the clips come from, for listings."""
+        if self.hub:
+            return f"hub {self.hub}" + (f"@{self.revision}" if self.revision else "")
+        if self.demo:
+            return f"demo ({self.demo.clips_per_rudiment}/rudiment)"
+        return self.path or "?"
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,8 @@ class ExperimentConfig:
     sample_rate: int | None = None
     n_mels: int | None = None
     description: str = ""
+    platform: str | None = None
+    """The ``[platforms.NAME]`` machine overrides applied, recorded so config.json says where."""
     select: SelectSettings = field(default_factory=SelectSettings)
     loader: LoaderSettings = field(default_factory=LoaderSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
