@@ -33,13 +33,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     manifest = load_manifest(Path(args.manifest))
     width = max(len(n) for n in manifest.names())
     for name, cfg in manifest.experiments.items():
-        data = (
-            cfg.data.path
-            or f"demo ({cfg.data.demo.clips_per_rudiment if cfg.data.demo else '?'}/rudiment)"
-        )
         print(
             f"{name:<{width}}  {cfg.model}/{cfg.variant:<6} {cfg.strategy:<14} "
-            f"{cfg.data.name}: {data}" + (f"  - {cfg.description}" if cfg.description else "")
+            f"{cfg.data.name}: {cfg.data.where}"
+            + (f"  - {cfg.description}" if cfg.description else "")
         )
     return 0
 
@@ -48,7 +45,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sousa_train.training.run import RunBusyError, run_experiment
 
     manifest = load_manifest(Path(args.manifest))
-    cfg = manifest.get(args.experiment, [*args.overrides, *_placement_overrides(args)])
+    cfg = manifest.get(
+        args.experiment, [*args.overrides, *_placement_overrides(args)], platform=args.platform
+    )
     try:
         return run_experiment(
             cfg, runs_dir=Path(args.runs_dir), manifest=manifest.path, fresh=args.fresh
@@ -134,7 +133,8 @@ def _cmd_sbatch(args: argparse.Namespace) -> int:
     from sousa_train.cli.sbatch import SbatchOptions, sbatch_script
 
     manifest = load_manifest(Path(args.manifest))
-    manifest.get(args.experiment, args.overrides)  # refuse a script that would fail on start
+    # refuse a script that would fail on start
+    manifest.get(args.experiment, args.overrides, platform=args.platform)
     options = SbatchOptions(
         nodes=args.nodes,
         gpus_per_node=args.gpus_per_node,
@@ -153,6 +153,7 @@ def _cmd_sbatch(args: argparse.Namespace) -> int:
             manifest=manifest.path.resolve(),
             runs_dir=Path(args.runs_dir).resolve(),
             overrides=args.overrides,
+            platform=args.platform,
         ),
         end="",
     )
@@ -212,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="experiment manifest (default: ./experiments.toml)",
         )
 
+    def platform_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--platform",
+            help="apply the manifest's [platforms.NAME] machine overrides (batch, workers, ...)",
+        )
+
     lst = sub.add_parser("list", help="experiments in the manifest")
     manifest_arg(lst)
     lst.set_defaults(func=_cmd_list)
@@ -225,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a setting, e.g. train.max_epochs=5 loader.batch_size=16",
     )
     manifest_arg(run)
+    platform_arg(run)
     run.add_argument(
         "--runs-dir", default="runs", help="where run directories go (default: ./runs)"
     )
@@ -266,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     sbatch.add_argument("experiment", help="experiment name from the manifest")
     sbatch.add_argument("overrides", nargs="*", metavar="key=value", help="as for `run`")
     manifest_arg(sbatch)
+    platform_arg(sbatch)
     sbatch.add_argument("--runs-dir", default="runs", help="run directories (shared filesystem)")
     sbatch.add_argument("--nodes", type=int, default=1)
     sbatch.add_argument("--gpus-per-node", type=int, default=1)

@@ -39,6 +39,7 @@ def sbatch_script(
     manifest: Path,
     runs_dir: Path,
     overrides: list[str],
+    platform: str | None = None,
 ) -> str:
     """A job script that trains ``experiment`` with one task per GPU on every node.
 
@@ -71,6 +72,7 @@ def sbatch_script(
         f"--num-nodes {options.nodes}",
         "--strategy ddp",
         f"--accelerator {options.accelerator}",
+        *([f"--platform {shlex.quote(platform)}"] if platform else []),
         *(shlex.quote(o) for o in overrides),
     ]
     body = [
