@@ -25,6 +25,13 @@ def add_overrides(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help=help)
 
 
+def add_platform(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--platform",
+        help="apply the manifest's [platforms.NAME] machine overrides (batch, workers, ...)",
+    )
+
+
 def add_runs_dir(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--runs-dir", default="runs", help=help)
 

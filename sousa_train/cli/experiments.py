@@ -24,14 +24,7 @@ def _model(cfg: ExperimentConfig) -> str:
 
 
 def _data(cfg: ExperimentConfig) -> str:
-    spec = cfg.data
-    if spec.hub:
-        source = f"hub {spec.hub}" + (f"@{spec.revision}" if spec.revision else "")
-    elif spec.demo:
-        source = f"demo ({spec.demo.clips_per_rudiment}/rudiment)"
-    else:
-        source = spec.path or "-"
-    return f"{spec.name}: {source}"
+    return f"{cfg.data.name}: {cfg.data.where}"
 
 
 def list_experiments(args: argparse.Namespace) -> int:

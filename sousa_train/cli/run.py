@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sousa_train.cli.common import add_manifest, add_overrides, add_runs_dir, fail
+from sousa_train.cli.common import add_manifest, add_overrides, add_platform, add_runs_dir, fail
 from sousa_train.config.manifest import load_manifest
 
 
@@ -16,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("experiment", help="experiment name from the manifest")
     add_overrides(parser, "override a setting, e.g. train.max_epochs=5 loader.batch_size=16")
     add_manifest(parser)
+    add_platform(parser)
     add_runs_dir(parser, "where run directories go (default: ./runs)")
     parser.add_argument(
         "--fresh", action="store_true", help="start a new run even if one is unfinished"
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from sousa_train.training.run import RunBusyError, run_experiment
 
     manifest = load_manifest(Path(args.manifest))
-    cfg = manifest.get(args.experiment, [*args.overrides, *placement_overrides(args)])
+    cfg = manifest.get(
+        args.experiment, [*args.overrides, *placement_overrides(args)], platform=args.platform
+    )
     try:
         return run_experiment(
             cfg, runs_dir=Path(args.runs_dir), manifest=manifest.path, fresh=args.fresh

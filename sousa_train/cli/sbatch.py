@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sousa_train.cli.common import add_manifest, add_overrides, add_runs_dir
+from sousa_train.cli.common import add_manifest, add_overrides, add_platform, add_runs_dir
 from sousa_train.config.manifest import load_manifest
 
 # Seconds of warning before the time limit: enough to save a checkpoint of a large model.
@@ -45,6 +45,7 @@ def sbatch_script(
     manifest: Path,
     runs_dir: Path,
     overrides: list[str],
+    platform: str | None = None,
 ) -> str:
     """A job script that trains ``experiment`` with one task per GPU on every node.
 
@@ -77,6 +78,7 @@ def sbatch_script(
         f"--num-nodes {options.nodes}",
         "--strategy ddp",
         f"--accelerator {options.accelerator}",
+        *([f"--platform {shlex.quote(platform)}"] if platform else []),
         *(shlex.quote(o) for o in overrides),
     ]
     body = [
@@ -108,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("experiment", help="experiment name from the manifest")
     add_overrides(parser, "as for `run`")
     add_manifest(parser)
+    add_platform(parser)
     add_runs_dir(parser, "run directories (shared filesystem)")
     parser.add_argument("--nodes", type=int, default=SbatchOptions.nodes)
     parser.add_argument("--gpus-per-node", type=int, default=SbatchOptions.gpus_per_node)
@@ -125,7 +128,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def sbatch(args: argparse.Namespace) -> int:
     manifest = load_manifest(Path(args.manifest))
-    manifest.get(args.experiment, args.overrides)  # refuse a script that would fail on start
+    # Refuse a script that would fail on start.
+    manifest.get(args.experiment, args.overrides, platform=args.platform)
     options = SbatchOptions(
         nodes=args.nodes,
         gpus_per_node=args.gpus_per_node,
@@ -144,6 +148,7 @@ def sbatch(args: argparse.Namespace) -> int:
             manifest=manifest.path.resolve(),
             runs_dir=Path(args.runs_dir).resolve(),
             overrides=args.overrides,
+            platform=args.platform,
         ),
         end="",
     )

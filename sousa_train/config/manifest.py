@@ -2,15 +2,18 @@
 
 Every key is read or is an error; an error is one paragraph naming the file, the
 key and the valid choices, so a typo never becomes a silently ignored setting.
+Settings that belong to a model, a strategy, a data set or a machine are written once in
+their own table and merged under each experiment that uses them (``Layers``).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import sys
 import types
 import typing
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,9 @@ from sousa_train.config.settings import (
     ExperimentConfig,
 )
 from sousa_train.finetune.strategies import STRATEGIES
+from sousa_train.models.pretrained import default_pretrained
 from sousa_train.models.registry import MODELS
+from sousa_train.rundir.layout import RunDir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,18 +39,13 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 DEFAULT_MANIFEST = Path("experiments.toml")
-TOP_KEYS = ("datasets", "defaults", "experiments", "matrix")
-EXPERIMENT_SCALARS = (
-    "model",
-    "variant",
-    "pretrained",
-    "sample_rate",
-    "n_mels",
-    "strategy",
-    "data",
-    "description",
-)
+GROUPS = {"models": "model", "strategies": "strategy", "platforms": "platform"}
+TOP_KEYS = ("datasets", "defaults", "experiments", "matrix", *GROUPS)
+MODEL_SCALARS = ("variant", "pretrained", "sample_rate", "n_mels")
+EXPERIMENT_SCALARS = (*MODEL_SCALARS, "model", "strategy", "data", "description")
+DATASET_SOURCES = ("path", "demo", "hub")
 MATRIX_AXES = ("model", "variant", "strategy", "data")
+RUN_PREFIX = "run:"
 CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": PRECISIONS,
     "train.accelerator": ACCELERATORS,
@@ -59,33 +59,143 @@ class ManifestError(ValueError):
     """A problem in the manifest, phrased for the person who wrote it."""
 
 
-class Manifest:
-    """The parsed manifest: named data sets and fully resolved experiments."""
+@dataclass(frozen=True)
+class Layers:
+    """The settings tables merged under an experiment, lowest first: defaults < model <
+    strategy < data set; the experiment, its platform and the command line go on top."""
 
-    def __init__(self, path: Path, datasets: dict[str, DatasetSpec], raw: dict[str, dict]) -> None:
+    defaults: dict
+    models: dict[str, dict]
+    strategies: dict[str, dict]
+    datasets: dict[str, dict]
+    platforms: dict[str, dict]
+
+
+class Manifest:
+    """The parsed manifest: named data sets, platforms and fully resolved experiments."""
+
+    def __init__(
+        self, path: Path, datasets: dict[str, DatasetSpec], layers: Layers, raw: dict[str, dict]
+    ) -> None:
         self.path = path
         self.datasets = datasets
+        self.platforms = tuple(layers.platforms)
+        self._layers = layers
         self._raw = raw
         self.experiments: dict[str, ExperimentConfig] = {
-            name: _resolve(path, name, table, datasets) for name, table in raw.items()
+            name: self._resolve(name, None, {}) for name in raw
         }
 
     def names(self) -> list[str]:
         return list(self.experiments)
 
-    def get(self, name: str, overrides: list[str] | None = None) -> ExperimentConfig:
-        """An experiment, with `key.sub=value` overrides applied and re-validated."""
+    def get(
+        self, name: str, overrides: list[str] | None = None, platform: str | None = None
+    ) -> ExperimentConfig:
+        """An experiment on ``platform`` with `key.sub=value` overrides applied, re-validated."""
         if name not in self._raw:
             known = ", ".join(self.experiments) or "(none)"
             raise ManifestError(
                 f"{self.path}: no experiment named {name!r}. Experiments in this manifest: {known}."
             )
-        if not overrides:
+        if platform is not None and platform not in self.platforms:
+            known = ", ".join(self.platforms) or "(none: add a [platforms.NAME] table)"
+            raise ManifestError(
+                f"{self.path}: no platform named {platform!r} (--platform). Platforms in this "
+                f"manifest: {known}."
+            )
+        if not overrides and platform is None:
             return self.experiments[name]
-        table = _deep_copy(self._raw[name])
-        for item in overrides:
-            _apply_override(table, item, self.path)
-        return _resolve(self.path, name, table, self.datasets, source="command line override")
+        cli: dict = {}
+        for item in overrides or ():
+            _apply_override(cli, item, self.path)
+        return self._resolve(name, platform, cli)
+
+    def _resolve(self, name: str, platform: str | None, cli: dict) -> ExperimentConfig:
+        where = f"experiments.{name}"
+        origin = f"{self.path} (command line override)" if cli else str(self.path)
+        layers = self._layers
+        chosen = _merge(_merge(layers.defaults, self._raw[name]), cli)
+        _check_keys(origin, where, chosen, (*EXPERIMENT_SCALARS, *SECTIONS))
+        for key in ("model", "strategy", "data"):
+            if key not in chosen:
+                raise ManifestError(
+                    f"{origin}: {where} has no '{key}'; set it in the experiment or in [defaults]."
+                )
+        model = _choice(origin, f"{where}.model", chosen["model"], tuple(MODELS))
+        strategy = _choice(origin, f"{where}.strategy", chosen["strategy"], tuple(STRATEGIES))
+        data = _choice(origin, f"{where}.data", chosen["data"], tuple(self.datasets))
+        table: dict = {}
+        for layer in (
+            layers.defaults,
+            layers.models.get(model, {}),
+            layers.strategies.get(strategy, {}),
+            layers.datasets.get(data, {}),
+            self._raw[name],
+            layers.platforms.get(platform, {}),
+            cli,
+        ):
+            table = _merge(table, layer)
+        _check_model_scalars(origin, where, model, table)
+        variant = table.get("variant") or MODELS[model].default_variant
+        return ExperimentConfig(
+            name=name,
+            model=model,
+            strategy=strategy,
+            data=self.datasets[data],
+            variant=variant,
+            pretrained=self._pretrained(origin, where, model, variant, strategy, table),
+            sample_rate=table.get("sample_rate"),
+            n_mels=table.get("n_mels"),
+            description=_typed(origin, f"{where}.description", table.get("description", ""), str),
+            platform=platform,
+            **_sections(origin, where, table),
+        )
+
+    def _pretrained(
+        self, origin: str, where: str, model: str, variant: str, strategy: str, table: dict
+    ) -> str | None:
+        """The weights the strategy starts from: the experiment's, else the variant's official
+        ones; ``from_scratch`` ignores both, so a model's default never blocks it."""
+        if not STRATEGIES[strategy].needs_pretrained:
+            return None
+        value = table.get("pretrained")
+        if value is None:
+            value = default_pretrained(model, variant)
+            if value is None:
+                raise _no_weights(origin, where, model, variant, strategy)
+            return value
+        if value.startswith(RUN_PREFIX):
+            run = value.removeprefix(RUN_PREFIX)
+            if run not in self._raw:
+                raise ManifestError(
+                    f"{origin}: {where}.pretrained is {value!r}, but this manifest has no "
+                    f"experiment {run!r}; 'run:NAME' names an experiment whose latest finished "
+                    f"run supplies the weights. Experiments: {', '.join(self._raw)}."
+                )
+            return value
+        if RunDir(Path(value).expanduser()).config.is_file():
+            return value
+        if not value or not MODELS[model].has_pretrained:
+            raise _no_weights(origin, where, model, variant, strategy)
+        return value
+
+
+def _no_weights(origin: str, where: str, model: str, variant: str, strategy: str) -> ManifestError:
+    runs = '"run:NAME" (an experiment of this manifest) or a run directory'
+    if not MODELS[model].has_pretrained:
+        return ManifestError(
+            f"{origin}: {where}: model {model!r} has no pretrained weights, so strategy "
+            f"{strategy!r} can only start from one of our runs: set pretrained = {runs}, or use "
+            "'from_scratch'."
+        )
+    official = [v for v in MODELS[model].variants if default_pretrained(model, v)]
+    return ManifestError(
+        f"{origin}: {where}: strategy {strategy!r} fine-tunes pretrained weights, but 'pretrained' "
+        f"is not set and {model} variant {variant!r} has no official weights; set pretrained to "
+        f"a checkpoint file, a hub id, {runs}, use a variant with official weights "
+        f"({', '.join(official)}), or use 'from_scratch'."
+    )
 
 
 def load_manifest(path: Path) -> Manifest:
@@ -103,12 +213,18 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"{path}: not a UTF-8 text file ({exc}).") from exc
 
     _check_keys(path, "", doc, TOP_KEYS)
-    datasets = _parse_datasets(path, _table(path, "datasets", doc.get("datasets", {})))
-    defaults = _table(path, "defaults", doc.get("defaults", {}))
+    datasets, data_layers = _parse_datasets(path, _table(path, "datasets", doc.get("datasets", {})))
+    layers = Layers(
+        defaults=_table(path, "defaults", doc.get("defaults", {})),
+        models=_parse_group(path, "models", doc, tuple(MODELS), MODEL_SCALARS),
+        strategies=_parse_group(path, "strategies", doc, tuple(STRATEGIES), ()),
+        datasets=data_layers,
+        platforms=_parse_group(path, "platforms", doc, None, ()),
+    )
     experiments = _table(path, "experiments", doc.get("experiments", {}))
-    raw: dict[str, dict] = {}
-    for name, table in experiments.items():
-        raw[name] = _merge(defaults, _table(path, f"experiments.{name}", table))
+    raw: dict[str, dict] = {
+        name: _table(path, f"experiments.{name}", table) for name, table in experiments.items()
+    }
     for mname, mtable in _table(path, "matrix", doc.get("matrix", {})).items():
         for name, table in _expand_matrix(path, mname, _table(path, f"matrix.{mname}", mtable)):
             if name in raw:
@@ -116,35 +232,95 @@ def load_manifest(path: Path) -> Manifest:
                     f"{path}: matrix.{mname} expands to {name!r}, which is already an "
                     "experiment name; rename one of them."
                 )
-            raw[name] = _merge(defaults, table)
+            raw[name] = table
     if not raw:
         raise ManifestError(f"{path}: defines no experiments; add an [experiments.NAME] table.")
-    return Manifest(path, datasets, raw)
+    return Manifest(path, datasets, layers, raw)
 
 
-def _parse_datasets(path: Path, table: dict) -> dict[str, DatasetSpec]:
-    out: dict[str, DatasetSpec] = {}
+def _parse_datasets(path: Path, table: dict) -> tuple[dict[str, DatasetSpec], dict[str, dict]]:
+    """Each data set's spec, and the settings sections it carries for experiments using it."""
+    specs: dict[str, DatasetSpec] = {}
+    layers: dict[str, dict] = {}
     for name, spec in table.items():
         where = f"datasets.{name}"
         spec = _table(path, where, spec)
-        _check_keys(path, where, spec, ("path", "demo"))
-        if ("path" in spec) == ("demo" in spec):
+        _check_keys(path, where, spec, (*DATASET_SOURCES, "revision", *SECTIONS))
+        if sum(key in spec for key in DATASET_SOURCES) != 1:
             raise ManifestError(
-                f"{path}: {where} needs exactly one of 'path' (a SOUSA-format folder) or "
-                "'demo' (a table of demo-set parameters, e.g. demo = {clips_per_rudiment = 40})."
+                f"{path}: {where} needs exactly one of 'path' (a SOUSA-format folder), 'hub' "
+                "(a Hugging Face data set id, e.g. hub = \"zkeown/sousa\") or 'demo' (a table "
+                "of demo-set parameters, e.g. demo = {clips_per_rudiment = 40})."
+            )
+        if "revision" in spec and "hub" not in spec:
+            raise ManifestError(
+                f"{path}: {where}.revision pins a Hub release, so it needs 'hub'; remove it or "
+                "replace 'path'/'demo' with hub = \"OWNER/NAME\"."
             )
         if "path" in spec:
             raw_path = _typed(path, f"{where}.path", spec["path"], str)
             resolved = Path(raw_path).expanduser()
             if not resolved.is_absolute():
                 resolved = (path.parent / resolved).resolve()
-            out[name] = DatasetSpec(name=name, path=str(resolved))
+            specs[name] = DatasetSpec(name=name, path=str(resolved))
+        elif "hub" in spec:
+            specs[name] = DatasetSpec(
+                name=name,
+                hub=_typed(path, f"{where}.hub", spec["hub"], str),
+                revision=_opt(path, f"{where}.revision", spec.get("revision"), str),
+            )
         else:
             demo = _build(
                 path, f"{where}.demo", DemoData, _table(path, f"{where}.demo", spec["demo"])
             )
-            out[name] = DatasetSpec(name=name, demo=demo)
+            specs[name] = DatasetSpec(name=name, demo=demo)
+        layers[name] = {key: value for key, value in spec.items() if key in SECTIONS}
+        _sections(path, where, layers[name])
+    return specs, layers
+
+
+def _parse_group(
+    path: Path, group: str, doc: dict, names: tuple[str, ...] | None, scalars: tuple[str, ...]
+) -> dict[str, dict]:
+    """``[models.NAME]``, ``[strategies.NAME]`` or ``[platforms.NAME]``: settings tables, checked
+    here so a mistake names the table it is in rather than an experiment it reaches."""
+    out: dict[str, dict] = {}
+    for name, table in _table(path, group, doc.get(group, {})).items():
+        where = f"{group}.{name}"
+        if names is not None and name not in names:
+            raise ManifestError(
+                f"{path}: [{where}]: {name!r} is not a known {GROUPS[group]}, so its settings "
+                f"would reach no experiment; valid choices: {', '.join(names)}."
+            )
+        table = _table(path, where, table)
+        _check_keys(path, where, table, (*scalars, *SECTIONS))
+        if group == "models":
+            _check_model_scalars(path, where, name, table)
+        _sections(path, where, table)
+        out[name] = table
     return out
+
+
+def _check_model_scalars(origin: Any, where: str, model: str, table: dict) -> None:
+    if table.get("variant") is not None:
+        _choice(origin, f"{where}.variant", table["variant"], MODELS[model].variants)
+    if table.get("pretrained") is not None:
+        _typed(origin, f"{where}.pretrained", table["pretrained"], str)
+    for key in ("sample_rate", "n_mels"):
+        _opt(origin, f"{where}.{key}", table.get(key), int)
+    if table.get("n_mels") is not None and not MODELS[model].mel_bins_setting:
+        raise ManifestError(
+            f"{origin}: {where}.n_mels: model {model!r} has a fixed mel filterbank; remove it."
+        )
+
+
+def _sections(origin: Any, where: str, table: dict) -> dict[str, Any]:
+    return {
+        key: _build(
+            origin, f"{where}.{key}", cls, _table(origin, f"{where}.{key}", table.get(key, {}))
+        )
+        for key, cls in SECTIONS.items()
+    }
 
 
 def _expand_matrix(path: Path, mname: str, table: dict) -> list[tuple[str, dict]]:
@@ -159,72 +335,8 @@ def _expand_matrix(path: Path, mname: str, table: dict) -> list[tuple[str, dict]
     for combo in itertools.product(*axes.values()):
         chosen = dict(zip(axes, combo, strict=True))
         parts = [str(chosen[k]) for k in MATRIX_AXES if k in chosen]
-        out.append(("-".join([mname, *parts]), {**_deep_copy(fixed), **chosen}))
+        out.append(("-".join([mname, *parts]), {**copy.deepcopy(fixed), **chosen}))
     return out
-
-
-def _resolve(
-    path: Path,
-    name: str,
-    table: dict,
-    datasets: dict[str, DatasetSpec],
-    source: str | None = None,
-) -> ExperimentConfig:
-    where = f"experiments.{name}"
-    origin = f"{path} ({source})" if source else str(path)
-    _check_keys(origin, where, table, (*EXPERIMENT_SCALARS, *SECTIONS))
-    for key in ("model", "strategy", "data"):
-        if key not in table:
-            raise ManifestError(
-                f"{origin}: {where} has no '{key}'; set it in the experiment or in [defaults]."
-            )
-    model = _choice(origin, f"{where}.model", table["model"], tuple(MODELS))
-    strategy = _choice(origin, f"{where}.strategy", table["strategy"], tuple(STRATEGIES))
-    data = _choice(origin, f"{where}.data", table["data"], tuple(datasets))
-    variant = table.get("variant")
-    if variant is not None:
-        variant = _choice(origin, f"{where}.variant", variant, MODELS[model].variants)
-    pretrained = table.get("pretrained")
-    if pretrained is not None:
-        pretrained = _typed(origin, f"{where}.pretrained", pretrained, str)
-    needs = STRATEGIES[strategy].needs_pretrained
-    if needs and not MODELS[model].has_pretrained:
-        raise ManifestError(
-            f"{origin}: {where}: model {model!r} has no pretrained weights, so strategy "
-            f"{strategy!r} cannot apply; use 'from_scratch'."
-        )
-    if table.get("n_mels") is not None and not MODELS[model].mel_bins_setting:
-        raise ManifestError(
-            f"{origin}: {where}.n_mels: model {model!r} has a fixed mel filterbank; remove it."
-        )
-    if needs and not pretrained:
-        raise ManifestError(
-            f"{origin}: {where}: strategy {strategy!r} fine-tunes pretrained weights but "
-            "'pretrained' is not set; give a checkpoint file or hub id, or use 'from_scratch'."
-        )
-    if not needs and pretrained:
-        raise ManifestError(
-            f"{origin}: {where}: strategy {strategy!r} starts from random weights, so "
-            f"'pretrained' ({pretrained!r}) would be ignored; remove it or use 'full_finetune'."
-        )
-    sections = {
-        key: _build(
-            origin, f"{where}.{key}", cls, _table(origin, f"{where}.{key}", table.get(key, {}))
-        )
-        for key, cls in SECTIONS.items()
-    }
-    return ExperimentConfig(
-        name=name,
-        model=model,
-        strategy=strategy,
-        data=datasets[data],
-        variant=variant or MODELS[model].default_variant,
-        pretrained=pretrained,
-        sample_rate=_opt_int(origin, f"{where}.sample_rate", table.get("sample_rate")),
-        n_mels=_opt_int(origin, f"{where}.n_mels", table.get("n_mels")),
-        description=_typed(origin, f"{where}.description", table.get("description", ""), str),
-        **sections,
-    )
 
 
 def _build(origin: Any, where: str, cls: type, table: dict) -> Any:
@@ -269,8 +381,8 @@ def _typed(origin: Any, key: str, value: Any, kind: type) -> Any:
     return value
 
 
-def _opt_int(origin: Any, key: str, value: Any) -> int | None:
-    return None if value is None else _typed(origin, key, value, int)
+def _opt(origin: Any, key: str, value: Any, kind: type) -> Any:
+    return None if value is None else _typed(origin, key, value, kind)
 
 
 def _choice(origin: Any, key: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -306,21 +418,13 @@ def _type_name(kind: type) -> str:
 
 
 def _merge(base: dict, over: dict) -> dict:
-    out = _deep_copy(base)
+    out = copy.deepcopy(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
-            out[key] = _deep_copy(value)
+            out[key] = copy.deepcopy(value)
     return out
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
 
 
 def _apply_override(table: dict, item: str, path: Path) -> None:

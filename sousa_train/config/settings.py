@@ -31,6 +31,15 @@ class DatasetSpec:
     hub: str | None = None
     revision: str | None = None
 
+    @property
+    def where(self) -> str:
+        """Where the clips come from, for listings."""
+        if self.hub:
+            return f"hub {self.hub}" + (f"@{self.revision}" if self.revision else "")
+        if self.demo:
+            return f"demo ({self.demo.clips_per_rudiment}/rudiment)"
+        return self.path or "?"
+
 
 @dataclass(frozen=True)
 class SelectSettings:
@@ -129,6 +138,8 @@ class ExperimentConfig:
     sample_rate: int | None = None
     n_mels: int | None = None
     description: str = ""
+    platform: str | None = None
+    """The ``[platforms.NAME]`` machine overrides applied, recorded so config.json says where."""
     select: SelectSettings = field(default_factory=SelectSettings)
     loader: LoaderSettings = field(default_factory=LoaderSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
