@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sousa_train.cli import weights
 from sousa_train.config.manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
 
 EXIT_USAGE = 2
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one forward and backward step of each combination (tiny configurations)",
     )
     models.set_defaults(func=_cmd_models)
+
+    weights.register(sub)
 
     demo = sub.add_parser("demo-data", help="render the built-in demo data set (SOUSA layout)")
     demo.add_argument("--out", required=True, help="folder to write the data set into")

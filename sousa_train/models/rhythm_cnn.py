@@ -20,13 +20,10 @@ from torch import Tensor, nn
 
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.frontends import EfficientATMel
+from sousa_train.models.registry import MODELS
 
 # Conv channels of the four 2-D blocks, and the width of the temporal stack.
-VARIANTS: dict[str, tuple[tuple[int, int, int, int], int]] = {
-    "tiny": ((4, 4, 8, 8), 16),
-    "small": ((8, 16, 32, 64), 128),
-    "base": ((16, 32, 64, 128), 192),
-}
+VARIANTS: dict[str, tuple[tuple[int, int, int, int], int]] = dict(MODELS["rhythmcnn"].variant_table)
 # Pooling (frequency, time) after each 2-D block: time is pooled by 4 in all.
 _POOLS = ((2, 1), (2, 2), (2, 1), (2, 2))
 _DILATIONS = (1, 2, 4, 8, 16)
