@@ -10,6 +10,7 @@ accuracy after it. Torch-free.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import time
 import urllib.error
@@ -142,8 +143,13 @@ def fetch_file(url: str, dest: Path) -> str:
                     while chunk := response.read(_CHUNK):
                         out.write(chunk)
                         progress.advance(task, len(chunk))
-                except OSError as exc:
-                    raise WeightsError(_unreachable(url, dest, f"interrupted: {exc}")) from exc
+                except (OSError, http.client.HTTPException) as exc:
+                    raise WeightsError(_unreachable(url, dest, f"interrupted: {exc!r}")) from exc
+        got = part.stat().st_size
+        if total is not None and got != total:  # a dropped connection reads as a short body
+            raise WeightsError(
+                _unreachable(url, dest, f"the connection ended after {got} of {total} bytes")
+            )
     if part.stat().st_size == 0:
         raise WeightsError(_unreachable(url, dest, "the server sent an empty file"))
     digest = sha256_of(part)
