@@ -26,6 +26,7 @@ from sousa_train.config.settings import (
     ExperimentConfig,
 )
 from sousa_train.finetune.strategies import STRATEGIES
+from sousa_train.models.pretrained import names_run
 from sousa_train.models.registry import MODELS
 
 if sys.version_info >= (3, 11):
@@ -188,7 +189,7 @@ def _resolve(
     if pretrained is not None:
         pretrained = _typed(origin, f"{where}.pretrained", pretrained, str)
     needs = STRATEGIES[strategy].needs_pretrained
-    if needs and not MODELS[model].has_pretrained:
+    if needs and not MODELS[model].has_pretrained and not names_run(pretrained):
         raise ManifestError(
             f"{origin}: {where}: model {model!r} has no pretrained weights, so strategy "
             f"{strategy!r} cannot apply; use 'from_scratch'."

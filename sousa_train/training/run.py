@@ -144,7 +144,7 @@ def _fit_and_evaluate(
     from sousa_train.data.sources import open_experiment_data
     from sousa_train.evaluate import evaluate_run, load_classifier
     from sousa_train.finetune.strategies import STRATEGIES, apply_strategy
-    from sousa_train.models.registry import experiment_model
+    from sousa_train.models.transfer import initial_model
     from sousa_train.rudiments import RUDIMENTS
     from sousa_train.training.callbacks import EventCheckpointIO, GracefulStop, RunEvents
     from sousa_train.training.distributed import SilentRunLog
@@ -154,7 +154,7 @@ def _fit_and_evaluate(
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dataset = open_experiment_data(cfg)
     dataset.require_trainable()
-    model = experiment_model(cfg, pretrained=cfg.pretrained)
+    model, weights_from = initial_model(cfg, run.root.parent.parent)
     apply_strategy(model, cfg.strategy)
     accelerator = resolve_accelerator(cfg.train.accelerator, torch)
     precision = resolve_precision(cfg.train.precision, accelerator)
@@ -170,6 +170,7 @@ def _fit_and_evaluate(
                 "experiment": _plain(cfg.to_dict()),
                 "run_id": run.run_id,
                 "manifest": str(manifest) if manifest else None,
+                "weights_from": weights_from,
                 "data_root": str(dataset.root),
                 "data_fingerprint": dataset.fingerprint,
                 "clips": counts,
