@@ -54,11 +54,16 @@ pretrained = "run:never-ran"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("transfer") / "experiments.toml"
+    path.write_text(MANIFEST)
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(manifest: Path) -> dict:
     """One real finished smoke run (from scratch) in a temp runs folder, for the module."""
-    root = tmp_path_factory.mktemp("transfer")
-    manifest = root / "experiments.toml"
-    manifest.write_text(MANIFEST)
+    root = manifest.parent
     env = {**os.environ, "SOUSA_CACHE_DIR": str(root / "cache"), "PYTHONUNBUFFERED": "1"}
     runs = root / "runs"
     world = {"root": root, "manifest": manifest, "env": env, "runs": runs}
@@ -192,3 +197,38 @@ pretrained = "run:rhythm"
     wider = build_model("rhythmcnn", variant="small", num_classes=40)
     with pytest.raises(CheckpointMismatchError, match="rhythmcnn/tiny"):
         load_run_weights(wider, cfg, source)
+
+
+def test_a_source_run_that_trained_adapters_is_merged_first(tmp_path: Path, manifest: Path) -> None:
+    """A LoRA run's checkpoint holds peft-wrapped keys; the new run starts from the merged
+    weights its source predicted with, not from the source's frozen base."""
+    lora_cfg = load_manifest(manifest).get("transfer-lora", [])
+    torch.manual_seed(5)
+    trained = build_model("efficientat", variant="tiny", num_classes=40)
+    apply_strategy(trained, "lora")
+    with torch.no_grad():
+        for name, p in trained.network.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.1)  # a trained adapter: zero-initialised B has moved
+    source = RunDir(tmp_path / "runs" / "adapted" / "20260101-000000-0002")
+    source.checkpoints.mkdir(parents=True)
+    torch.save(
+        {"state_dict": {f"model.{k}": v for k, v in trained.state_dict().items()}},
+        source.best_ckpt,
+    )
+    write_json_atomic(source.config, {"experiment": lora_cfg.to_dict(), "sample_rate": 32000})
+    write_json_atomic(source.status, {"state": "finished", "pid": 1})
+    base = {k: v.clone() for k, v in trained.network.base_model.model.state_dict().items()}
+    trained.network = trained.network.merge_and_unload()
+    expected = trained.state_dict()
+
+    cfg = load_manifest(manifest).get("transfer", [])
+    cfg = dataclasses.replace(cfg, pretrained=str(source.root))
+    model, _ = initial_model(cfg, tmp_path / "runs")
+    state = model.state_dict()
+    assert set(state) == set(expected)
+    for key, tensor in expected.items():
+        assert torch.allclose(state[key], tensor), key
+    merged_layer = next(k for k in base if k.endswith("base_layer.weight"))
+    plain = "network." + merged_layer.replace(".base_layer", "")
+    assert not torch.allclose(state[plain], base[merged_layer])  # the adapter was folded in
