@@ -225,3 +225,13 @@ def test_fetch_errors_are_one_paragraph(env: dict[str, str], server: Server) -> 
     beats = cli(env, "fetch", "beats/base")
     assert beats.returncode == 1
     assert "1drv.ms" in beats.stderr and "BEATs_iter3_plus_AS2M.pt" in beats.stderr
+
+
+def test_an_absent_official_file_is_looked_for_in_the_weights_folder(env: dict[str, str]) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        build_model(
+            "efficientat", variant="tiny", num_classes=40, pretrained=TINY_FILE, sample_rate=32000
+        )
+    message = str(info.value)
+    assert str(Path(env["SOUSA_WEIGHTS_DIR"]) / TINY_FILE) in message
+    assert "sousa-train weights fetch efficientat/tiny" in message

@@ -89,8 +89,8 @@ def resolve_file(pretrained: str) -> str:
     path = weights_dir() / pretrained if pretrained in OFFICIAL_FILES else Path(pretrained)
     if path.is_file():
         verify(path)
-        return str(path)
-    return pretrained
+    # An absent official file resolves too, so the builder's error names where it belongs.
+    return str(path) if pretrained in OFFICIAL_FILES else pretrained
 
 
 def presence(path: Path) -> str:
