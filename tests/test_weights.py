@@ -22,6 +22,7 @@ import torch
 
 from sousa_train.models.download import WeightsError
 from sousa_train.models.efficientat import MobileNetV3
+from sousa_train.models.pretrained import OFFICIAL
 from sousa_train.models.registry import build_model
 
 TINY_FILE = "mn01_as_mAP_298.pt"  # the official release name of efficientat/tiny
@@ -235,3 +236,19 @@ def test_an_absent_official_file_is_looked_for_in_the_weights_folder(env: dict[s
     message = str(info.value)
     assert str(Path(env["SOUSA_WEIGHTS_DIR"]) / TINY_FILE) in message
     assert "sousa-train weights fetch efficientat/tiny" in message
+
+
+def test_fetch_all_gets_every_file_and_reports_each_failure(
+    env: dict[str, str], server: Server
+) -> None:
+    """With a mirror every release file is fetched; offline hub ids fail one line each."""
+    files = [w.file for w in OFFICIAL if w.file]
+    for name in files:
+        server.files[name] = name.encode() * 100
+    fetched = cli(env, "fetch", "--all")
+    assert fetched.returncode == 1  # the two hub ids cannot download offline
+    assert sorted(r["name"] for r in server.requests) == sorted(files)
+    assert fetched.stderr.count("sousa-train: ") == 2
+    assert "ast/base" in fetched.stderr and "htsat/base" in fetched.stderr
+    listed = states(env)
+    assert all(listed[w.name] == "present" for w in OFFICIAL if w.file)
