@@ -14,6 +14,7 @@ import torch
 
 from sousa_train.config.manifest import ManifestError, load_manifest
 from sousa_train.finetune.strategies import apply_strategy
+from sousa_train.models.pretrained import names_run
 from sousa_train.models.registry import build_model
 from sousa_train.models.transfer import TransferError, initial_model, load_run_weights
 from sousa_train.models.weights import CheckpointMismatchError
@@ -154,6 +155,15 @@ def test_a_run_directory_path_works_and_an_unfinished_name_does_not(world: dict)
     assert provenance is not None and provenance["run_id"] == world["source"].run_id
     with pytest.raises(TransferError, match="no finished run"):
         initial_model(experiment(world, "transfer-none"), world["runs"])
+
+
+def test_a_saved_model_folder_is_not_taken_for_a_run(tmp_path: Path) -> None:
+    """transformers' save_pretrained folders hold a config.json, as run directories do."""
+    folder = tmp_path / "ast-local"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert not names_run(str(folder))
+    assert names_run("run:smoke") and not names_run("MIT/ast-finetuned-audioset-10-10-0.4593")
 
 
 def test_rhythmcnn_transfers_from_a_run_though_it_has_no_published_weights(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sousa_train.rundir.scan import is_run_dir
+from sousa_train.rundir.layout import RunDir
 
 
 @dataclass(frozen=True)
@@ -118,4 +118,8 @@ def names_run(pretrained: str | None) -> bool:
     best checkpoint initialises the same model, rather than published weights."""
     if not pretrained:
         return False
-    return pretrained.startswith(RUN_PREFIX) or is_run_dir(Path(pretrained))
+    if pretrained.startswith(RUN_PREFIX):
+        return True
+    # A saved transformers model folder has a config.json too; only runs have these.
+    run = RunDir(Path(pretrained))
+    return run.status.is_file() or run.checkpoints.is_dir()
