@@ -106,56 +106,63 @@ def presence(path: Path) -> str:
 
 def fetch_file(url: str, dest: Path) -> str:
     """Download ``url`` to ``dest`` (resuming ``dest.part``), rename it, record its sha256."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + PART_SUFFIX)
     have = part.stat().st_size if part.is_file() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        response = urllib.request.urlopen(request, timeout=60)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            _receive(response, part, have, url, dest)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # the part is already whole: nothing is left to send
-            response = None
-        else:
+        if exc.code != 416 or not have:  # 416 to a Range: the part is already whole
             raise WeightsError(_unreachable(url, dest, f"HTTP {exc.code} {exc.reason}")) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise WeightsError(_unreachable(url, dest, str(exc))) from exc
-    if response is not None:
-        with response:
-            if have and response.status != 206:  # the server ignored the Range: start over
-                have = 0
-            length = response.headers.get("Content-Length")
-            total = have + int(length) if length is not None else None
-            columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-            with (
-                part.open("ab" if have else "wb") as out,
-                Progress(*columns, transient=False) as progress,
-            ):
-                task = progress.add_task(dest.name, total=total, completed=have)
-                try:
-                    while chunk := response.read(_CHUNK):
-                        out.write(chunk)
-                        progress.advance(task, len(chunk))
-                except (OSError, http.client.HTTPException) as exc:
-                    raise WeightsError(_unreachable(url, dest, f"interrupted: {exc!r}")) from exc
-        got = part.stat().st_size
-        if total is not None and got != total:  # a dropped connection reads as a short body
-            raise WeightsError(
-                _unreachable(url, dest, f"the connection ended after {got} of {total} bytes")
-            )
     if part.stat().st_size == 0:
         raise WeightsError(_unreachable(url, dest, "the server sent an empty file"))
     digest = sha256_of(part)
     os.replace(part, dest)
     record(dest, digest, url)
     return digest
+
+
+def _receive(
+    response: http.client.HTTPResponse, part: Path, have: int, url: str, dest: Path
+) -> None:
+    """Append the body to ``part`` (rewrite it if the server ignored the Range), with a bar."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    if have and response.status != 206:
+        have = 0
+    length = response.headers.get("Content-Length")
+    total = have + int(length) if length is not None else None
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with part.open("ab" if have else "wb") as out, Progress(*columns) as progress:
+        task = progress.add_task(dest.name, total=total, completed=have)
+        try:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                progress.advance(task, len(chunk))
+        except (OSError, http.client.HTTPException) as exc:
+            raise WeightsError(_unreachable(url, dest, f"interrupted: {exc!r}")) from exc
+    got = part.stat().st_size
+    if total is not None and got != total:  # a dropped connection reads as a short body
+        raise WeightsError(
+            _unreachable(url, dest, f"the connection ended after {got} of {total} bytes")
+        )
 
 
 def _unreachable(url: str, dest: Path, why: str) -> str:
