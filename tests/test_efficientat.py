@@ -232,7 +232,7 @@ def test_missing_weights_file_says_where_to_get_them(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(path) in message
     assert "mn10_as_mAP_471.pt" in message
-    assert "github.com/fschmid56/EfficientAT/releases" in message
+    assert "sousa-train weights fetch efficientat/mn10" in message
     assert "Nothing is downloaded" in message
 
 

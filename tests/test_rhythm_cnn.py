@@ -25,7 +25,7 @@ def test_builds_from_the_registry_with_its_frontend() -> None:
 
 
 def test_no_pretrained_weights_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"no pretrained weights.*from_scratch"):
+    with pytest.raises(ValueError, match=r"no published weights.*from_scratch.*run:NAME"):
         build_model("rhythmcnn", variant="tiny", num_classes=40, pretrained="w.pt")
 
 

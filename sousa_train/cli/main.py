@@ -11,12 +11,22 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sousa_train.cli import data, evaluate, experiments, export, models, run, runs, sbatch
+from sousa_train.cli import (
+    data,
+    evaluate,
+    experiments,
+    export,
+    models,
+    run,
+    runs,
+    sbatch,
+    weights,
+)
 from sousa_train.cli.common import PROG, fail
 from sousa_train.config.manifest import ManifestError
 
 EXIT_USAGE = 2
-COMMANDS = (experiments, run, evaluate, export, sbatch, runs, models, data)
+COMMANDS = (experiments, run, evaluate, export, sbatch, runs, models, weights, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,9 +29,8 @@ from sousa_train.config.settings import (
     ExperimentConfig,
 )
 from sousa_train.finetune.strategies import STRATEGIES
-from sousa_train.models.pretrained import default_pretrained
+from sousa_train.models.pretrained import RUN_PREFIX, default_pretrained, names_run
 from sousa_train.models.registry import MODELS
-from sousa_train.rundir.layout import RunDir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,7 +44,6 @@ MODEL_SCALARS = ("variant", "pretrained", "sample_rate", "n_mels")
 EXPERIMENT_SCALARS = (*MODEL_SCALARS, "model", "strategy", "data", "description")
 DATASET_SOURCES = ("path", "demo", "hub")
 MATRIX_AXES = ("model", "variant", "strategy", "data")
-RUN_PREFIX = "run:"
 CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": PRECISIONS,
     "train.accelerator": ACCELERATORS,
@@ -174,7 +172,7 @@ class Manifest:
                     f"run supplies the weights. Experiments: {', '.join(self._raw)}."
                 )
             return value
-        if RunDir(Path(value).expanduser()).config.is_file():
+        if names_run(value):
             return value
         if not value or not MODELS[model].has_pretrained:
             raise _no_weights(origin, where, model, variant, strategy)

@@ -23,15 +23,17 @@ from transformers.models.audio_spectrogram_transformer.modeling_audio_spectrogra
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.fbank import KaldiFbank
 from sousa_train.models.hub import load_hub_model
+from sousa_train.models.pretrained import default_pretrained
+from sousa_train.models.registry import MODELS
 from sousa_train.models.weights import require_sample_rate
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = MODELS["ast"].sample_rate
 # AST's fbank statistics over AudioSet (transformers ASTFeatureExtractor defaults).
 FBANK_MEAN = -4.2677393
 FBANK_STD = 4.5689974
-HUB_ID = "MIT/ast-finetuned-audioset-10-10-0.4593"
+HUB_ID = str(default_pretrained("ast", "base"))
 HEAD_NAME = "ast.classifier"
 # Fields that decide the network's shapes and computation; a checkpoint must agree on all.
 ARCHITECTURE = (
@@ -48,15 +50,7 @@ ARCHITECTURE = (
     "qkv_bias",
 )
 
-VARIANTS: dict[str, dict[str, int]] = {
-    "tiny": {
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-    },
-    "base": {},  # transformers' ASTConfig defaults are the AudioSet checkpoint's
-}
+VARIANTS: dict[str, dict[str, object]] = dict(MODELS["ast"].variant_table)
 
 
 class InterpolatedEmbeddings(ASTEmbeddings):

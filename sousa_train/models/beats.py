@@ -22,6 +22,8 @@ from torch import Tensor, nn
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.beats_layers import TransformerEncoder
 from sousa_train.models.fbank import KaldiFbank
+from sousa_train.models.pretrained import BEATS_PAGE, official_weights
+from sousa_train.models.registry import MODELS
 from sousa_train.models.weights import (
     CheckpointMismatchError,
     load_strict,
@@ -30,14 +32,14 @@ from sousa_train.models.weights import (
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = MODELS["beats"].sample_rate
 MEL_BINS = 128
 # The fbank statistics BEATs standardises with (reference ``BEATs.preprocess``).
 FBANK_MEAN = 15.41663
 FBANK_STD = 6.55582
 HEAD_NAME = "predictor"
-RELEASES_URL = "https://github.com/microsoft/unilm/tree/master/beats"
-OFFICIAL_FILE = "BEATs_iter3_plus_AS2M.pt"
+RELEASES_URL = BEATS_PAGE
+OFFICIAL_FILE = str(official_weights("beats", "base").file)  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -58,18 +60,7 @@ class BEATsConfig:
 
 
 VARIANTS: dict[str, BEATsConfig] = {
-    "tiny": BEATsConfig(
-        embed_dim=16,
-        encoder_layers=2,
-        encoder_embed_dim=32,
-        encoder_ffn_embed_dim=64,
-        encoder_attention_heads=2,
-        conv_pos=16,
-        conv_pos_groups=4,
-        num_buckets=32,
-        max_distance=64,
-    ),
-    "base": BEATsConfig(),
+    name: BEATsConfig(**fields) for name, fields in MODELS["beats"].variant_table.items()
 }
 # What this implementation is: a checkpoint whose cfg says otherwise is another network.
 # Values the reference assumes when a cfg omits the key are its BEATsConfig defaults.
@@ -146,8 +137,8 @@ def _missing_weights_message(path: Path) -> str:
     return (
         f"BEATs checkpoint not found: {path}. Pretrained BEATs weights are the official "
         f"checkpoint files (e.g. {OFFICIAL_FILE}, a dict with 'cfg' and 'model') linked from "
-        f"{RELEASES_URL}; download one yourself and set `pretrained` to its local path. "
-        "Nothing is downloaded at run time."
+        f"{RELEASES_URL}; `sousa-train weights fetch beats/base` says how to get it into the "
+        "weights folder, where the bare file name finds it. Nothing is downloaded at run time."
     )
 
 

@@ -19,29 +19,14 @@ from torch import Tensor, nn
 
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.frontends import EfficientATMel
+from sousa_train.models.pretrained import official_weights
+from sousa_train.models.registry import MODELS
 from sousa_train.models.weights import CheckpointMismatchError, load_strict
 
 log = logging.getLogger(__name__)
 
-WIDTHS: dict[str, float] = {
-    "tiny": 0.1,
-    "mn04": 0.4,
-    "mn10": 1.0,
-    "mn20": 2.0,
-    "mn30": 3.0,
-    "mn40": 4.0,
-}
-# AudioSet-trained release files of the reference, per variant.
-OFFICIAL_FILES: dict[str, str] = {
-    "tiny": "mn01_as_mAP_298.pt",
-    "mn04": "mn04_as_mAP_432.pt",
-    "mn10": "mn10_as_mAP_471.pt",
-    "mn20": "mn20_as_mAP_478.pt",
-    "mn30": "mn30_as_mAP_482.pt",
-    "mn40": "mn40_as_mAP_484.pt",
-}
-RELEASES_URL = "https://github.com/fschmid56/EfficientAT/releases/tag/v0.0.1"
-PRETRAINED_SAMPLE_RATE = 32000
+WIDTHS: dict[str, float] = dict(MODELS["efficientat"].variant_table)
+PRETRAINED_SAMPLE_RATE = MODELS["efficientat"].sample_rate
 PRETRAINED_MEL_BINS = 128
 
 # The whole MLP head (pool, flatten, Linear, Hardswish, Dropout, Linear): it was trained for
@@ -232,12 +217,18 @@ class MobileNetV3(nn.Module):
         return self.classifier(self.features(features.unsqueeze(1)))
 
 
+def _official_file(variant: str) -> str:
+    weights = official_weights("efficientat", variant)
+    return weights.file if weights and weights.file else "(none published)"
+
+
 def _missing_weights_message(path: Path, variant: str) -> str:
     return (
         f"EfficientAT checkpoint not found: {path}. Pretrained weights for variant "
-        f"{variant!r} are the official EfficientAT release file {OFFICIAL_FILES[variant]} "
-        f"(AudioSet-trained, a plain PyTorch state dict) from {RELEASES_URL}; download it "
-        "yourself and set `pretrained` to its local path. Nothing is downloaded at run time."
+        f"{variant!r} are the official EfficientAT release file {_official_file(variant)} "
+        f"(AudioSet-trained, a plain PyTorch state dict): `sousa-train weights fetch "
+        f"efficientat/{variant}` downloads it into the weights folder, where `pretrained = "
+        f'"{_official_file(variant)}"` finds it. Nothing is downloaded at run time.'
     )
 
 
@@ -261,7 +252,7 @@ def load_official_weights(network: MobileNetV3, path: Path, variant: str) -> boo
         state,
         {f"{FINAL_LAYER}.weight", f"{FINAL_LAYER}.bias"},
         f"{path} does not match EfficientAT variant {variant!r} "
-        f"(width {WIDTHS[variant]}, official file {OFFICIAL_FILES[variant]})",
+        f"(width {WIDTHS[variant]}, official file {_official_file(variant)})",
     )
 
 

@@ -20,12 +20,14 @@ from transformers import ClapAudioConfig, ClapAudioModel, ClapAudioModelWithProj
 
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.hub import load_hub_model
+from sousa_train.models.pretrained import default_pretrained
+from sousa_train.models.registry import MODELS
 from sousa_train.models.weights import require_sample_rate
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 48000
-HUB_ID = "laion/clap-htsat-unfused"
+SAMPLE_RATE = MODELS["htsat"].sample_rate
+HUB_ID = str(default_pretrained("htsat", "base"))
 HEAD_NAME = "head"
 # CLAP's feature extractor at 48 kHz: 1024-sample Hann window, 480 hop, 50 Hz to 14 kHz.
 _WINDOW_SECONDS = 1024 / 48000
@@ -45,18 +47,7 @@ ARCHITECTURE = (
     "qkv_bias",
 )
 
-VARIANTS: dict[str, dict[str, object]] = {
-    # A 128x128 image of 32 mel bins over a 512-frame (5.12 s) canvas, two small stages.
-    "tiny": {
-        "num_mel_bins": 32,
-        "spec_size": 128,
-        "depths": (1, 1),
-        "num_attention_heads": (1, 2),
-        "patch_embeds_hidden_size": 16,
-        "hidden_size": 32,
-    },
-    "base": {},  # transformers' ClapAudioConfig defaults are the LAION HTS-AT's
-}
+VARIANTS: dict[str, dict[str, object]] = dict(MODELS["htsat"].variant_table)
 
 
 class ClapMel(nn.Module):

@@ -1,10 +1,16 @@
-"""Model names -> builders. A model is added by registering a builder, nothing else."""
+"""Model names -> builders. A model is added by registering a builder, nothing else.
+
+Each entry is the one source of its model's variants (with what each variant sets) and
+sample rate: the model module builds from the entry, so the manifest validator and the
+builder can never disagree, and both stay readable without importing torch.
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sousa_train.config.settings import ExperimentConfig
@@ -17,13 +23,20 @@ class ModelEntry:
 
     name: str
     module: str
-    variants: tuple[str, ...]
+    variant_table: Mapping[str, Any]
+    """Variant name -> what the module builds it from (a width, config fields, channels)."""
     default_variant: str
     sample_rate: int
+    """The input rate by default, which is also the rate published weights were trained at."""
     mel_bins_setting: bool = False
     """Whether the builder takes ``n_mels`` (fewer mel bins make a from-scratch model cheaper)."""
     has_pretrained: bool = True
-    """Whether published weights exist; without them only ``from_scratch`` makes sense."""
+    """Whether published weights exist; without them only ``from_scratch`` (or a transfer
+    from one of our own runs) makes sense."""
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.variant_table)
 
 
 # Kept import-free so `sousa-train list` and manifest validation stay fast.
@@ -31,7 +44,15 @@ MODELS: dict[str, ModelEntry] = {
     "efficientat": ModelEntry(
         name="efficientat",
         module="sousa_train.models.efficientat",
-        variants=("tiny", "mn04", "mn10", "mn20", "mn30", "mn40"),
+        # Width multipliers of MobileNetV3-Large; tiny is the reference's mn01, for tests.
+        variant_table={
+            "tiny": 0.1,
+            "mn04": 0.4,
+            "mn10": 1.0,
+            "mn20": 2.0,
+            "mn30": 3.0,
+            "mn40": 4.0,
+        },
         default_variant="mn04",
         sample_rate=32000,
         mel_bins_setting=True,
@@ -39,28 +60,68 @@ MODELS: dict[str, ModelEntry] = {
     "ast": ModelEntry(
         name="ast",
         module="sousa_train.models.ast",
-        variants=("tiny", "base"),
+        # ASTConfig fields; its defaults are the AudioSet checkpoint's.
+        variant_table={
+            "tiny": {
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "intermediate_size": 64,
+            },
+            "base": {},
+        },
         default_variant="base",
         sample_rate=16000,
     ),
     "beats": ModelEntry(
         name="beats",
         module="sousa_train.models.beats",
-        variants=("tiny", "base"),
+        # BEATsConfig fields; its defaults are the official checkpoints'.
+        variant_table={
+            "tiny": {
+                "embed_dim": 16,
+                "encoder_layers": 2,
+                "encoder_embed_dim": 32,
+                "encoder_ffn_embed_dim": 64,
+                "encoder_attention_heads": 2,
+                "conv_pos": 16,
+                "conv_pos_groups": 4,
+                "num_buckets": 32,
+                "max_distance": 64,
+            },
+            "base": {},
+        },
         default_variant="base",
         sample_rate=16000,
     ),
     "htsat": ModelEntry(
         name="htsat",
         module="sousa_train.models.htsat",
-        variants=("tiny", "base"),
+        # ClapAudioConfig fields; its defaults are the LAION HTS-AT's.
+        variant_table={
+            # A 128x128 image of 32 mel bins over a 512-frame (5.12 s) canvas, two small stages.
+            "tiny": {
+                "num_mel_bins": 32,
+                "spec_size": 128,
+                "depths": (1, 1),
+                "num_attention_heads": (1, 2),
+                "patch_embeds_hidden_size": 16,
+                "hidden_size": 32,
+            },
+            "base": {},
+        },
         default_variant="base",
         sample_rate=48000,
     ),
     "rhythmcnn": ModelEntry(
         name="rhythmcnn",
         module="sousa_train.models.rhythm_cnn",
-        variants=("tiny", "small", "base"),
+        # Conv channels of the four 2-D blocks, and the width of the temporal stack.
+        variant_table={
+            "tiny": ((4, 4, 8, 8), 16),
+            "small": ((8, 16, 32, 64), 128),
+            "base": ((16, 32, 64, 128), 192),
+        },
         default_variant="small",
         sample_rate=16000,
         mel_bins_setting=True,
@@ -103,6 +164,10 @@ def build_model(
                 f"model {name!r} has a fixed mel filterbank; remove the n_mels setting"
             )
         options["n_mels"] = n_mels
+    if pretrained is not None:
+        from sousa_train.models.download import resolve_file
+
+        pretrained = resolve_file(pretrained)
     module = importlib.import_module(e.module)
     return module.build(
         variant=variant,

@@ -10,7 +10,8 @@ mean and max pooling over time. Each example's log-mel is standardised first, so
 gain and noise floor do not have to be learned away.
 
 On the demo set it reaches in about 10 epochs what EfficientAT mn04 does not reach in 30, at
-a similar cost per clip. It has no pretrained weights: ``from_scratch`` only.
+a similar cost per clip. No weights are published for it: it trains ``from_scratch``, or
+starts from one of our own runs (``pretrained = "run:NAME"``, see ``models.transfer``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,10 @@ from torch import Tensor, nn
 
 from sousa_train.models.base import AudioClassifier
 from sousa_train.models.frontends import EfficientATMel
+from sousa_train.models.registry import MODELS
 
 # Conv channels of the four 2-D blocks, and the width of the temporal stack.
-VARIANTS: dict[str, tuple[tuple[int, int, int, int], int]] = {
-    "tiny": ((4, 4, 8, 8), 16),
-    "small": ((8, 16, 32, 64), 128),
-    "base": ((16, 32, 64, 128), 192),
-}
+VARIANTS: dict[str, tuple[tuple[int, int, int, int], int]] = dict(MODELS["rhythmcnn"].variant_table)
 # Pooling (frequency, time) after each 2-D block: time is pooled by 4 in all.
 _POOLS = ((2, 1), (2, 2), (2, 1), (2, 2))
 _DILATIONS = (1, 2, 4, 8, 16)
@@ -94,8 +92,9 @@ def build(
     """A RhythmCNN with a 25 ms / 10 ms log-mel frontend at ``sample_rate``."""
     if pretrained is not None:
         raise ValueError(
-            f"rhythmcnn has no pretrained weights ({pretrained} was given); it trains from "
-            'scratch: drop `pretrained` and use strategy = "from_scratch".'
+            f"rhythmcnn has no published weights ({pretrained} was given); it trains from "
+            'scratch (drop `pretrained`, strategy = "from_scratch") or starts from one of our '
+            'runs (`pretrained = "run:NAME"` or a run directory).'
         )
     channels, width = VARIANTS[variant]
     return AudioClassifier(

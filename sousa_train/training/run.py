@@ -145,14 +145,14 @@ def _train(
     from sousa_train.data.datamodule import ClipDataModule
     from sousa_train.data.sources import open_experiment_data
     from sousa_train.finetune.strategies import apply_strategy
-    from sousa_train.models.registry import experiment_model
+    from sousa_train.models.transfer import initial_model
     from sousa_train.training.module import RudimentClassifier
 
     run = placement.run
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dataset = open_experiment_data(cfg)
     dataset.require_trainable()
-    model = experiment_model(cfg, pretrained=cfg.pretrained)
+    model, weights_from = initial_model(cfg, run.root.parent.parent)
     apply_strategy(model, cfg.strategy)
     accelerator = resolve_accelerator(cfg.train.accelerator, torch)
     precision = resolve_precision(cfg.train.precision, accelerator)
@@ -164,6 +164,7 @@ def _train(
             cfg,
             run,
             manifest=manifest,
+            weights_from=weights_from,
             dataset=dataset,
             counts=counts,
             parameters={"total": total, "trainable": trainable},
@@ -208,6 +209,7 @@ def write_run_config(
     run: RunDir,
     *,
     manifest: Path | None,
+    weights_from: dict[str, Any] | None,
     dataset: Any,
     counts: dict[str, int],
     parameters: dict[str, int],
@@ -224,6 +226,7 @@ def write_run_config(
             "experiment": _plain(cfg.to_dict()),
             "run_id": run.run_id,
             "manifest": str(manifest) if manifest else None,
+            "weights_from": weights_from,
             "data_root": str(dataset.root),
             "data_fingerprint": dataset.fingerprint,
             "clips": counts,
