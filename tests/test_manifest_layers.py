@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "experiments.toml"
 # to_dict() of every experiment of the shipped manifest, written by the code before settings
 # tables existed (commit bdc1314): moving settings into tables must not change any of them.
+# One deliberate change: beats-adalora and efficientat-finetune name no file and start from
+# their variant's official one, looked up in the weights folder (`sousa-train weights`).
 BEFORE = Path(__file__).parent / "fixtures" / "manifest-resolved-bdc1314.json"
 PAPER_MODELS = ("ast", "htsat", "beats", "efficientat")
 PAPER_STRATEGIES = ("lora", "adalora", "ia3", "full_finetune", "from_scratch")
