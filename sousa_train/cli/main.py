@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sousa_train.cli import sbatch
 from sousa_train.config.manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
 
 EXIT_USAGE = 2
@@ -130,35 +131,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sbatch(args: argparse.Namespace) -> int:
-    from sousa_train.cli.sbatch import SbatchOptions, sbatch_script
-
-    manifest = load_manifest(Path(args.manifest))
-    manifest.get(args.experiment, args.overrides)  # refuse a script that would fail on start
-    options = SbatchOptions(
-        nodes=args.nodes,
-        gpus_per_node=args.gpus_per_node,
-        cpus_per_task=args.cpus_per_task,
-        time=args.time,
-        partition=args.partition,
-        account=args.account,
-        accelerator=args.accelerator,
-    )
-    print(
-        sbatch_script(
-            args.experiment,
-            options,
-            workdir=Path.cwd().resolve(),
-            venv=Path(sys.prefix),
-            manifest=manifest.path.resolve(),
-            runs_dir=Path(args.runs_dir).resolve(),
-            overrides=args.overrides,
-        ),
-        end="",
-    )
-    return 0
-
-
 def _cmd_runs(args: argparse.Namespace) -> int:
     from sousa_train.rundir.scan import find_runs
     from sousa_train.rundir.status import effective_state
@@ -262,21 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(func=_cmd_export)
 
-    sbatch = sub.add_parser("sbatch", help="print a SLURM job script that trains an experiment")
-    sbatch.add_argument("experiment", help="experiment name from the manifest")
-    sbatch.add_argument("overrides", nargs="*", metavar="key=value", help="as for `run`")
-    manifest_arg(sbatch)
-    sbatch.add_argument("--runs-dir", default="runs", help="run directories (shared filesystem)")
-    sbatch.add_argument("--nodes", type=int, default=1)
-    sbatch.add_argument("--gpus-per-node", type=int, default=1)
-    sbatch.add_argument("--cpus-per-task", type=int, default=8)
-    sbatch.add_argument("--time", default="24:00:00", help="job time limit, HH:MM:SS")
-    sbatch.add_argument("--partition")
-    sbatch.add_argument("--account")
-    sbatch.add_argument(
-        "--accelerator", default="cuda", help="cuda on GPU nodes; cpu for a CPU-only rehearsal"
-    )
-    sbatch.set_defaults(func=_cmd_sbatch)
+    sbatch.register(sub)
 
     runs = sub.add_parser("runs", help="runs with their state and best metric")
     runs.add_argument("--runs-dir", default="runs")

@@ -1,17 +1,23 @@
-"""SLURM: a ready sbatch script for an experiment; `rundir.resume` picks where a requeue resumes.
+"""SLURM: a ready sbatch script for an experiment, or one job array for a whole matrix.
 
 Lightning's SLURMEnvironment does the cluster work: it reads the ranks from srun's
 variables and, on the pre-emption signal the script asks for (``--signal``), saves
-``hpc_ckpt_N.ckpt`` in the run directory and requeues the job. SIGTERM follows, and our
-GracefulStop saves ``last.ckpt``. The requeued job runs the same command, which resumes
-the unfinished run from whichever of the two is newer.
+``hpc_ckpt_N.ckpt`` in the run directory and requeues the job (an array task requeues
+alone, as ``ARRAYJOB_TASK``). SIGTERM follows, and our GracefulStop saves ``last.ckpt``.
+The requeued job runs the same command, which resumes the unfinished run from whichever of
+the two is newer (`rundir.resume`).
 """
 
 from __future__ import annotations
 
+import argparse
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from sousa_train.cli.matrix import matrix_experiments
+from sousa_train.config.manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
 
 # Seconds of warning before the time limit: enough to save a checkpoint of a large model.
 SIGNAL_SECONDS = 120
@@ -28,10 +34,12 @@ class SbatchOptions:
     partition: str | None = None
     account: str | None = None
     accelerator: str = "cuda"
+    # A job array only: how many of its tasks may run at once (None: as many as SLURM allows).
+    max_running: int | None = None
 
 
 def sbatch_script(
-    experiment: str,
+    experiments: list[str],
     options: SbatchOptions,
     *,
     workdir: Path,
@@ -39,15 +47,19 @@ def sbatch_script(
     manifest: Path,
     runs_dir: Path,
     overrides: list[str],
+    array_name: str | None = None,
 ) -> str:
-    """A job script that trains ``experiment`` with one task per GPU on every node.
+    """A job script that trains with one task per GPU on every node.
 
-    Every variable it uses is assigned at its top (overridable from the environment of
-    ``sbatch``), so the script runs as printed once the paths are right for the site.
+    One experiment makes a plain job; with ``array_name`` the script is a job array whose
+    task i trains ``experiments[i]``. Every variable it uses is assigned at its top
+    (overridable from the environment of ``sbatch``) or given by SLURM, so the script runs
+    as printed once the paths are right for the site.
     """
+    job = array_name or experiments[0]
     head = [
         "#!/bin/bash",
-        f"#SBATCH --job-name=sousa-{experiment}",
+        f"#SBATCH --job-name=sousa-{job}",
         f"#SBATCH --nodes={options.nodes}",
         f"#SBATCH --ntasks-per-node={options.gpus_per_node}",
         f"#SBATCH --gpus-per-node={options.gpus_per_node}",
@@ -57,14 +69,33 @@ def sbatch_script(
         f"#SBATCH --signal=SIGUSR1@{SIGNAL_SECONDS}",
         "#SBATCH --requeue",
         "#SBATCH --open-mode=append",
-        "#SBATCH --output=slurm-%x-%j.out",
     ]
+    if array_name:
+        cap = f"%{options.max_running}" if options.max_running else ""
+        head += [
+            f"# One task per experiment of matrix {array_name}; %N caps how many run at once.",
+            f"#SBATCH --array=0-{len(experiments) - 1}{cap}",
+            "#SBATCH --output=slurm-%x-%A_%a.out",
+        ]
+    else:
+        head.append("#SBATCH --output=slurm-%x-%j.out")
     if options.partition:
         head.append(f"#SBATCH --partition={options.partition}")
     if options.account:
         head.append(f"#SBATCH --account={options.account}")
+    if array_name:
+        pick = [
+            f"# The experiments of matrix {array_name}, in the order of their array indices.",
+            "SOUSA_EXPERIMENTS=(",
+            *(f"    {shlex.quote(name)}" for name in experiments),
+            ")",
+            'SOUSA_EXPERIMENT="${SOUSA_EXPERIMENTS[${SLURM_ARRAY_TASK_ID:?not an array task}]}"',
+        ]
+        experiment = '"$SOUSA_EXPERIMENT"'
+    else:
+        pick, experiment = [], shlex.quote(experiments[0])
     train = [
-        f'"$SOUSA_VENV/bin/sousa-train" run {shlex.quote(experiment)}',
+        f'"$SOUSA_VENV/bin/sousa-train" run {experiment}',
         '--manifest "$SOUSA_MANIFEST"',
         '--runs-dir "$SOUSA_RUNS_DIR"',
         f"--devices {options.gpus_per_node}",
@@ -86,6 +117,7 @@ def sbatch_script(
         "# Demo data and decoded-audio cache, shared by the ranks.",
         'export SOUSA_CACHE_DIR="${SOUSA_CACHE_DIR:-$SOUSA_WORKDIR/.sousa-cache}"',
         "export PYTHONUNBUFFERED=1",
+        *pick,
         "",
         'cd "$SOUSA_WORKDIR"',
         "# One task per GPU; Lightning reads the ranks from srun's SLURM_* variables.",
@@ -93,3 +125,76 @@ def sbatch_script(
         "",
     ]
     return "\n".join([*head, "", *body])
+
+
+def _cmd_sbatch(args: argparse.Namespace) -> int:
+    manifest = load_manifest(Path(args.manifest))
+    overrides = list(args.overrides)
+    if args.matrix:
+        if args.experiment is not None:
+            if "=" not in args.experiment:
+                raise ManifestError(
+                    f"sbatch: give an experiment or --matrix {args.matrix}, not both "
+                    f"({args.experiment!r})."
+                )
+            overrides.insert(0, args.experiment)
+        experiments = matrix_experiments(manifest, args.matrix)
+    elif args.experiment is None:
+        raise ManifestError("sbatch: name an experiment, or a matrix with --matrix NAME.")
+    else:
+        experiments = [args.experiment]
+    for name in experiments:
+        manifest.get(name, overrides)  # refuse a script that would fail on start
+    options = SbatchOptions(
+        nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node,
+        cpus_per_task=args.cpus_per_task,
+        time=args.time,
+        partition=args.partition,
+        account=args.account,
+        accelerator=args.accelerator,
+        max_running=args.max_running,
+    )
+    print(
+        sbatch_script(
+            experiments,
+            options,
+            workdir=Path.cwd().resolve(),
+            venv=Path(sys.prefix),
+            manifest=manifest.path.resolve(),
+            runs_dir=Path(args.runs_dir).resolve(),
+            overrides=overrides,
+            array_name=args.matrix,
+        ),
+        end="",
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """`sousa-train sbatch`: print the script; `sbatch` it on the cluster."""
+    sbatch = sub.add_parser(
+        "sbatch", help="print a SLURM job script that trains an experiment (or a whole matrix)"
+    )
+    sbatch.add_argument("experiment", nargs="?", help="experiment name from the manifest")
+    sbatch.add_argument("overrides", nargs="*", metavar="key=value", help="as for `run`")
+    sbatch.add_argument(
+        "--manifest", default=str(DEFAULT_MANIFEST), help="experiment manifest (./experiments.toml)"
+    )
+    sbatch.add_argument(
+        "--matrix", metavar="NAME", help="one job array: task i trains experiment i of the matrix"
+    )
+    sbatch.add_argument(
+        "--max-running", type=int, metavar="M", help="array tasks running at once (%%M)"
+    )
+    sbatch.add_argument("--runs-dir", default="runs", help="run directories (shared filesystem)")
+    sbatch.add_argument("--nodes", type=int, default=1)
+    sbatch.add_argument("--gpus-per-node", type=int, default=1)
+    sbatch.add_argument("--cpus-per-task", type=int, default=8)
+    sbatch.add_argument("--time", default="24:00:00", help="job time limit, HH:MM:SS")
+    sbatch.add_argument("--partition")
+    sbatch.add_argument("--account")
+    sbatch.add_argument(
+        "--accelerator", default="cuda", help="cuda on GPU nodes; cpu for a CPU-only rehearsal"
+    )
+    sbatch.set_defaults(func=_cmd_sbatch)
