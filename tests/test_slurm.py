@@ -151,7 +151,11 @@ def test_matrix_array_runs_one_experiment_per_task_under_a_stand_in_srun(tmp_pat
     for index in ("1", "0"):
         task = {**env, "SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": index}
         done = subprocess.run(
-            ["bash", str(tmp_path / "job.sh")], env=task, capture_output=True, text=True, timeout=300
+            ["bash", str(tmp_path / "job.sh")],
+            env=task,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     runs = find_runs(tmp_path / "runs")
