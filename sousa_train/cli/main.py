@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sousa_train.cli import sbatch
+from sousa_train.cli import hf_job, pull, sbatch
 from sousa_train.config.manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
 
 EXIT_USAGE = 2
@@ -46,15 +46,22 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sousa_train.rundir.sync import SyncError, open_target
     from sousa_train.training.run import RunBusyError, run_experiment
 
     manifest = load_manifest(Path(args.manifest))
     cfg = manifest.get(args.experiment, [*args.overrides, *_placement_overrides(args)])
     try:
+        if args.sync_to:
+            open_target(args.sync_to)
         return run_experiment(
-            cfg, runs_dir=Path(args.runs_dir), manifest=manifest.path, fresh=args.fresh
+            cfg,
+            runs_dir=Path(args.runs_dir),
+            manifest=manifest.path,
+            fresh=args.fresh,
+            sync_to=args.sync_to,
         )
-    except RunBusyError as exc:
+    except (RunBusyError, SyncError) as exc:
         print(f"sousa-train: {exc}", file=sys.stderr)
         return 1
 
@@ -209,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy", help="Lightning parallel strategy, e.g. ddp (train.parallel_strategy)"
     )
     run.add_argument("--accelerator", help="cpu, cuda, mps or auto (train.accelerator)")
+    run.add_argument("--sync-to", metavar="URL", help="mirror the run live to an fsspec URL")
     run.set_defaults(func=_cmd_run)
 
     ev = sub.add_parser("eval", help="evaluate a run's checkpoint on a split")
@@ -235,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
 
     sbatch.register(sub)
+    pull.register(sub)
+    hf_job.register(sub)
 
     runs = sub.add_parser("runs", help="runs with their state and best metric")
     runs.add_argument("--runs-dir", default="runs")
@@ -270,7 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # Overrides may follow options (`run smoke --fresh a.b=1`); argparse leaves those over.
-    if args.command in ("run", "sbatch") and all("=" in e and not e.startswith("-") for e in extra):
+    if args.command in ("run", "sbatch", "hf-job") and all(
+        "=" in e and not e.startswith("-") for e in extra
+    ):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

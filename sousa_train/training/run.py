@@ -25,6 +25,7 @@ from sousa_train.rundir.layout import RunDir, new_run_id, read_json
 from sousa_train.rundir.resume import resume_checkpoint
 from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.status import effective_state, pid_alive
+from sousa_train.rundir.sync import RunSyncer
 from sousa_train.rundir.writer import RunLog
 
 log = logging.getLogger("sousa_train.training.run")
@@ -81,7 +82,12 @@ def prepare_run(
 
 
 def run_experiment(
-    cfg: ExperimentConfig, *, runs_dir: Path, manifest: Path | None, fresh: bool = False
+    cfg: ExperimentConfig,
+    *,
+    runs_dir: Path,
+    manifest: Path | None,
+    fresh: bool = False,
+    sync_to: str | None = None,
 ) -> int:
     from sousa_train.training.distributed import SilentRunLog, place_run
 
@@ -106,6 +112,10 @@ def run_experiment(
             pid=os.getpid(),
             resumed=resume_from is not None,
         )
+        # cloud (rundir/sync.py): rank 0 mirrors the run directory; stop() sends the final state.
+        syncer = RunSyncer(run, sync_to) if sync_to and placement.is_zero else None
+        if syncer is not None:
+            syncer.start()
         try:
             return _fit_and_evaluate(cfg, run, runlog, resume_from, manifest)
         except Exception as exc:
@@ -117,6 +127,8 @@ def run_experiment(
             return 1
         finally:
             runlog.close()
+            if syncer is not None:
+                syncer.stop()
 
 
 def _fit_and_evaluate(
