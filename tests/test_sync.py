@@ -210,3 +210,31 @@ def test_a_mirror_from_another_machine_is_judged_by_its_heartbeat(tmp_path: Path
     assert read_status(run).state == "running"
     (run.root / HEARTBEAT).write_text(json.dumps({**beat, "synced": time.time() - 600}))
     assert read_status(run).state == "failed"
+
+
+def test_a_failed_upload_is_logged_once_and_retried_next_round(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sousa_train.rundir.sync import RunSyncer
+
+    run = RunDir(tmp_path / "runs" / "smoke" / "r1")
+    run.checkpoints.mkdir(parents=True)
+    run.events.write_text('{"kind": "start"}\n')
+    (run.checkpoints / "best.ckpt").write_bytes(b"weights")
+    target = tmp_path / "mirror"
+    blocker = target / "smoke" / "r1" / "checkpoints"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the checkpoints folder must go")
+    syncer = RunSyncer(run, f"file://{target}", every=3600)
+    with caplog.at_level("INFO", logger="sousa_train.rundir.sync"):
+        assert syncer.sync_once() == 1  # events go up at once; the checkpoint has not settled
+        assert syncer.sync_once() == 0  # settled now, but its folder cannot be made
+        assert syncer.sync_once() == 0
+        warnings = [
+            r for r in caplog.records if "could not upload checkpoints/best.ckpt" in r.message
+        ]
+        assert len(warnings) == 1, "a failure that persists is logged once, not every round"
+        blocker.unlink()
+        assert syncer.sync_once() == 1
+    assert (target / "smoke" / "r1" / "checkpoints" / "best.ckpt").read_bytes() == b"weights"
+    assert any("after earlier failures" in r.message for r in caplog.records)

@@ -19,7 +19,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -176,7 +175,7 @@ def heartbeat_alive(run: RunDir, now: float | None = None) -> bool | None:
     return age < 3 * float(beat.get("every", EVERY_SECONDS)) + 60
 
 
-def pull(url: str, dest: Path, on_file: Callable[[str], None] | None = None) -> list[str]:
+def pull(url: str, dest: Path) -> list[str]:
     """Bring the runs under ``url`` into ``dest``; only files whose size or mtime changed.
 
     Each file lands under a temporary name and is renamed into place, so a reader of
@@ -201,8 +200,6 @@ def pull(url: str, dest: Path, on_file: Callable[[str], None] | None = None) -> 
             os.utime(part, (mtime, mtime))
         os.replace(part, local)
         fetched.append(rel)
-        if on_file is not None:
-            on_file(rel)
     return fetched
 
 
