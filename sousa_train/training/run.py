@@ -113,10 +113,11 @@ def run_experiment(
             resumed=resume_from is not None,
         )
         # cloud (rundir/sync.py): rank 0 mirrors the run directory; stop() sends the final state.
-        syncer = RunSyncer(run, sync_to) if sync_to and placement.is_zero else None
-        if syncer is not None:
-            syncer.start()
+        syncer = None
         try:
+            if sync_to and placement.is_zero:
+                syncer = RunSyncer(run, sync_to)
+                syncer.start()
             return _fit_and_evaluate(cfg, run, runlog, resume_from, manifest)
         except Exception as exc:
             log.exception("run failed")
