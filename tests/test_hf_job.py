@@ -1,17 +1,25 @@
 """`hf-job --dry-run` prints the job as submitted, and its command trains here for real.
 
-Nothing reaches the Hub: the dry run submits nothing, and the printed command runs on this
-machine with a file:// sync target and a stand-in `pip` (the environment already holds
-the project's dependencies; installing into it would change it for every other test).
+Nothing reaches the Hub: the dry run submits nothing; submitting and listing go through
+huggingface_hub's real client to a stand-in Jobs API on 127.0.0.1 (HF_ENDPOINT); and the
+printed command runs on this machine with a file:// sync target and a stand-in `pip` (the
+environment already holds the project's dependencies; installing into it would change it
+for every other test).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -117,3 +125,87 @@ def test_the_printed_command_trains_the_smoke_experiment_here(
     for path in [*run.root.rglob("*"), *mirrored.root.rglob("*")]:
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), f"the token is in {path}"
+
+
+class JobsApi(BaseHTTPRequestHandler):
+    """POST /api/jobs/NS stores a job spec and answers as the Hub does; GET lists them."""
+
+    jobs: ClassVar[list[dict]] = []
+    queries: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        spec = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        job = {
+            **spec,
+            "id": f"job{len(self.jobs)}",
+            "createdAt": "2026-12-01T12:00:00.000Z",
+            "owner": {"id": "u1", "name": "tester", "type": "user"},
+            "status": {"stage": "RUNNING"},
+        }
+        self.jobs.append(job)
+        self._reply(job)
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        if not url.path.startswith("/api/jobs/"):  # the client's other calls: not served
+            self._reply({"error": "not found"}, 404)
+            return
+        self.queries.append(parse_qs(url.query))
+        self._reply(self.jobs)
+
+    def _reply(self, body: object, code: int = 200) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hub() -> Iterator[str]:
+    JobsApi.jobs, JobsApi.queries = [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), JobsApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_matrix_is_submitted_as_one_job_each_and_listed_with_state(
+    hub: str, tmp_path: Path
+) -> None:
+    # HF_HOME here: the client caches what it fetches, and must not cache our stand-in's.
+    env = {**os.environ, "HF_TOKEN": SECRET, "HF_ENDPOINT": hub, "HF_HOME": str(tmp_path)}
+    env.pop("HF_HUB_OFFLINE", None)
+    common = ["--namespace", "tester"]
+    target = ["--sync-to", "hf://datasets/tester/sousa-runs", "--repo", str(REPO)]
+    submit = subprocess.run(
+        [sys.executable, "-m", "sousa_train.cli", "hf-job", "--matrix", "sizes", *common, *target],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stderr
+    assert SECRET not in submit.stdout + submit.stderr
+    assert [line.split()[:2] for line in submit.stdout.splitlines()] == [
+        ["sizes-efficientat-demo-small", "job0"],
+        ["sizes-efficientat-demo", "job1"],
+    ]
+    for job in JobsApi.jobs:  # the token travels as a secret, the rest as the dry run says
+        assert job["secrets"] == {"HF_TOKEN": SECRET}
+        assert SECRET not in json.dumps({k: v for k, v in job.items() if k != "secrets"})
+        assert job["flavor"] == "a10g-small" and job["dockerImage"].startswith("pytorch/")
+        assert job["labels"]["sousaphone"] == "1" and job["command"][:2] == ["bash", "-c"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "sousa_train.cli", "hf-jobs", *common],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    assert [row[:4] for row in rows] == [
+        ["sizes-efficientat-demo-small", "job0", "RUNNING", "a10g-small"],
+        ["sizes-efficientat-demo", "job1", "RUNNING", "a10g-small"],
+    ]
+    assert JobsApi.queries[-1]["label"] == ["sousaphone=1"], "hf-jobs must list ours alone"

@@ -216,11 +216,12 @@ def _cmd_hf_jobs(args: argparse.Namespace) -> int:
     print(f"{'experiment':<28} {'job':<26} {'state':<10} {'flavor':<12} created")
     for job in jobs:
         labels = job.labels or {}
-        stage = job.status.stage if job.status else "?"
-        print(
-            f"{labels.get('experiment', '?'):<28} {job.id:<26} {stage!s:<10} "
-            f"{job.flavor or '?'!s:<12} {job.created_at:%Y-%m-%d %H:%M}"
-        )
+        stage = getattr(job.status, "stage", None)
+        state = str(getattr(stage, "value", stage) or "?")  # JobStage is a str enum
+        flavor = str(getattr(job.flavor, "value", job.flavor) or "?")
+        created = f"{job.created_at:%Y-%m-%d %H:%M}" if job.created_at else "?"
+        name = labels.get("experiment", "?")
+        print(f"{name:<28} {job.id:<26} {state:<10} {flavor:<12} {created}")
     return 0
 
 
