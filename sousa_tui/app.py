@@ -129,9 +129,11 @@ def _opened_run(path: str) -> Path:
     return run.root
 
 
-def _manifest(path: str | None, open_run: Path | None) -> Manifest:
-    """The manifest; when only a run is opened and no manifest is at hand, an empty one."""
-    if path is None and open_run is not None and not DEFAULT_MANIFEST.is_file():
+def _manifest(path: str | None, open_run: Path | None, follow: str | None = None) -> Manifest:
+    """The manifest; when only reading (a run opened, a mirror followed) and no manifest is
+    at hand, an empty one."""
+    reading = open_run is not None or follow is not None
+    if path is None and reading and not DEFAULT_MANIFEST.is_file():
         return Manifest(DEFAULT_MANIFEST, {}, {})
     return load_manifest(Path(path or DEFAULT_MANIFEST))
 
@@ -157,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         open_run = _opened_run(args.open) if args.open else None
-        manifest = _manifest(args.manifest, open_run)
+        manifest = _manifest(args.manifest, open_run, args.follow)
         follower = None
         if args.follow:
             follower = Follower(args.follow, Path(args.runs_dir or follow_dir(args.follow)))

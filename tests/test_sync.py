@@ -238,3 +238,16 @@ def test_a_failed_upload_is_logged_once_and_retried_next_round(
         assert syncer.sync_once() == 1
     assert (target / "smoke" / "r1" / "checkpoints" / "best.ckpt").read_bytes() == b"weights"
     assert any("after earlier failures" in r.message for r in caplog.records)
+
+
+def test_follow_refuses_a_url_with_nothing_there(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sousa_tui.app", "--follow", f"file://{tmp_path}/nope"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # no experiments.toml: following needs none
+        timeout=120,
+    )
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr.startswith("sousa-tui: ") and f"{tmp_path}/nope" in done.stderr
+    assert "nothing is there" in done.stderr
