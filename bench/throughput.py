@@ -1,14 +1,19 @@
 """Where training time goes: data loading, Lightning, the model itself.
 
-    python bench/throughput.py [EXPERIMENT] [--batches N] [key.sub=value ...]
+    python bench/throughput.py [EXPERIMENT] [--batches N] [--flops] [key.sub=value ...]
 
 Prints samples/s for
   (a) the data loader alone (warm waveform cache),
   (b) Lightning training steps on ready in-memory batches,
   (c) Lightning training with the real data loader,
   (d) a plain PyTorch loop on the same ready batches,
-so Lightning's overhead is (d) vs (b) and data starvation is (b) vs (c).
-Not a test: run it by hand or on the GPU machine.
+so Lightning's overhead is (d) vs (b) and data starvation is (b) vs (c); then the fraction
+of the step rate the loader sustains, (a)/(b), and the peak memory of the runs. The model
+is built as the experiment trains it (strategy applied) but with random weights: speed
+does not depend on their values, and a GPU box without internet cannot download them.
+With --flops it counts the FLOPs of one training step (torch.utils.flop_counter) and
+estimates model FLOP utilisation: FLOPs per sample x rate (b) / the GPU's peak dense
+bf16 FLOP/s. Not a test: run it by hand, or through bench/gpu_check.sh.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import resource
 import time
 from pathlib import Path
 
@@ -23,14 +29,32 @@ import lightning as L
 import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
 
 from sousa_train.config.manifest import load_manifest
 from sousa_train.data.datamodule import ClipDataModule
 from sousa_train.data.sources import open_experiment_data
+from sousa_train.finetune.strategies import apply_strategy
 from sousa_train.models.registry import build_model
 from sousa_train.rudiments import NUM_CLASSES
 from sousa_train.training.module import RudimentClassifier
 from sousa_train.training.run import resolve_accelerator, resolve_precision
+
+# Peak dense (no sparsity) bf16 tensor-core FLOP/s from the vendors' data sheets, matched
+# against torch.cuda.get_device_name() in this order (so "H100 PCIe" before "H100").
+PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H200", 989e12),
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),
+    ("GH200", 989e12),
+    ("A100", 312e12),
+    ("A10G", 70e12),
+    ("A10", 125e12),
+    ("L40S", 362e12),
+    ("L4", 121e12),
+    ("RTX 4090", 165e12),
+    ("A6000", 155e12),
+)
 
 
 class _Ready(L.LightningDataModule):
@@ -68,6 +92,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--manifest", default="experiments.toml")
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--flops", action="store_true", help="count FLOPs, estimate MFU")
     args = parser.parse_args()
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -84,6 +109,7 @@ def main() -> None:
             num_classes=NUM_CLASSES,
             sample_rate=cfg.sample_rate,
         )
+        apply_strategy(net, cfg.strategy)
         return RudimentClassifier(net, cfg.optim, cfg.augment)
 
     data = ClipDataModule(dataset, cfg.loader, model().model.sample_rate)
@@ -98,15 +124,22 @@ def main() -> None:
     start = time.perf_counter()
     ready = [b for b in itertools.islice(itertools.cycle(loader), n)]
     loader_s = time.perf_counter() - start
-    print(f"(a) data loader alone        {n * bs / loader_s:8.1f} samples/s")
+    loader_rate = n * bs / loader_s
+    print(f"(a) data loader alone        {loader_rate:8.1f} samples/s")
 
     warm = max(2, n // 10)
     _fit(model(), _Ready(ready[:warm]), warm, cfg, accel)
-    t = _fit(model(), _Ready(ready), n, cfg, accel)
-    print(f"(b) Lightning, ready batches {n * bs / t:8.1f} samples/s")
+    if accel == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    step_rate = n * bs / _fit(model(), _Ready(ready), n, cfg, accel)
+    print(f"(b) Lightning, ready batches {step_rate:8.1f} samples/s")
 
     t = _fit(model(), data, n, cfg, accel)
     print(f"(c) Lightning + data loader  {n * bs / t:8.1f} samples/s")
+    print(f"    the loader sustains {loader_rate / step_rate:.0%} of the step rate (a)/(b)")
+    print(f"    peak memory: {_peak_memory(accel)}")
+    if args.flops:
+        _report_flops(model().to(device).train(), ready[0], device, step_rate / bs)
 
     module = model().to(device).train()
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.optim.lr)
@@ -128,6 +161,39 @@ def main() -> None:
         torch.cuda.synchronize()
     t = time.perf_counter() - start
     print(f"(d) plain PyTorch loop       {n * bs / t:8.1f} samples/s")
+
+
+def _peak_memory(accel: str) -> str:
+    if accel == "cuda":
+        return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated on the GPU"
+    # ru_maxrss is in KiB on Linux: the whole process, data cache included.
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB resident"
+
+
+def _report_flops(
+    module: RudimentClassifier, batch: dict, device: torch.device, steps_per_s: float
+) -> None:
+    """FLOPs of one forward and backward pass on ``batch``, and the utilisation they imply."""
+    wave, label = batch["wave"].to(device), batch["label"].to(device)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(module.model(wave), label).backward()
+    step_flops = counter.get_total_flops()
+    achieved = step_flops * steps_per_s
+    print(
+        f"    {step_flops / 1e9:.1f} GFLOP per step of {len(wave)} samples; at rate (b) "
+        f"{achieved / 1e9:.1f} GFLOP/s"
+    )
+    if device.type != "cuda":
+        print("    model FLOP utilisation: n/a (no peak figure for this device)")
+        return
+    name = torch.cuda.get_device_name(device)
+    peak = next((flops for key, flops in PEAK_BF16_FLOPS if key in name), None)
+    if peak is None:
+        print(f"    model FLOP utilisation: n/a ({name!r} is not in PEAK_BF16_FLOPS)")
+        return
+    print(
+        f"    model FLOP utilisation ~{achieved / peak:.1%} of {name}'s {peak / 1e12:.0f} TFLOP/s"
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from sousa_tui.evaluation import EvalScreen
 from sousa_tui.screens.confirm import ConfirmScreen
 from sousa_tui.screens.help import HelpScreen, binding_rows
 from sousa_tui.screens.main import MainScreen
+from sousa_tui.state.follow import Follower, follow_dir
 from sousa_tui.state.launcher import Launch
 from sousa_tui.state.session import Session
 
@@ -47,16 +48,22 @@ class SousaApp(App[None]):
         runs_dir: Path,
         max_parallel: int = 1,
         open_run: Path | None = None,
+        follower: Follower | None = None,
     ) -> None:
         super().__init__()
         self.session = Session(manifest, runs_dir, max_parallel)
         self.main_screen = MainScreen(self.session)
         self.open_run = open_run
+        self.follower = follower
+        self._follow_error: str | None = None
 
     def get_default_screen(self) -> MainScreen:
         return self.main_screen
 
     def on_mount(self) -> None:
+        if self.follower is not None:
+            self.sub_title = f"following {self.follower.url}"
+            self.follower.start()
         self._watch_files()
         if self.open_run is not None:
             self.push_screen(EvalScreen(self.open_run))
@@ -78,7 +85,15 @@ class SousaApp(App[None]):
         for launch in ended:
             if note := self.session.notes.get(launch.experiment):
                 self.notify(note, title=launch.experiment, severity="error", timeout=10)
+        error = self.follower.error if self.follower else None
+        if error and error != self._follow_error:
+            self.notify(error, title="--follow", severity="warning", timeout=10)
+        self._follow_error = error
         self.main_screen.refresh_view()
+
+    def on_unmount(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -114,10 +129,12 @@ def _opened_run(path: str) -> Path:
     return run.root
 
 
-def _manifest(path: str | None, open_run: Path | None) -> Manifest:
-    """The manifest; when only a run is opened and no manifest is at hand, an empty one."""
-    if path is None and open_run is not None and not DEFAULT_MANIFEST.is_file():
-        return Manifest(DEFAULT_MANIFEST, {}, {})
+def _manifest(path: str | None, open_run: Path | None, follow: str | None = None) -> Manifest:
+    """The manifest; when only reading (a run opened, a mirror followed) and no manifest is
+    at hand, an empty one."""
+    reading = open_run is not None or follow is not None
+    if path is None and reading and not DEFAULT_MANIFEST.is_file():
+        return Manifest.empty(DEFAULT_MANIFEST)
     return load_manifest(Path(path or DEFAULT_MANIFEST))
 
 
@@ -133,15 +150,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--open", metavar="RUN_DIR", help="open a run straight in the evaluation browser"
     )
+    parser.add_argument(
+        "--follow",
+        metavar="URL",
+        help="pull runs synced to URL (--sync-to) in the background and show them; into "
+        "--runs-dir if given, else a folder in the cache",
+    )
     args = parser.parse_args(argv)
     try:
         open_run = _opened_run(args.open) if args.open else None
-        manifest = _manifest(args.manifest, open_run)
+        manifest = _manifest(args.manifest, open_run, args.follow)
+        follower = None
+        if args.follow:
+            follower = Follower(args.follow, Path(args.runs_dir or follow_dir(args.follow)))
     except (ManifestError, ValueError) as exc:
         print(f"sousa-tui: {exc}", file=sys.stderr)
         return 2
-    runs_dir = Path(args.runs_dir or (open_run.parent.parent if open_run else "runs"))
-    SousaApp(manifest, runs_dir, args.parallel, open_run).run()
+    default = follower.dest if follower else open_run.parent.parent if open_run else "runs"
+    runs_dir = Path(args.runs_dir or default)
+    SousaApp(manifest, runs_dir, args.parallel, open_run, follower).run()
     return 0
 
 

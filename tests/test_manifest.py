@@ -113,9 +113,9 @@ train = { max_epochs = 3 }
             ["experiments.x.variant", "mn40"],
         ),
         (
-            "[experiments.x]\nmodel = 'efficientat'\nvariant = 'tiny'\n"
+            "[experiments.x]\nmodel = 'ast'\nvariant = 'tiny'\n"
             "strategy = 'full_finetune'\ndata = 'd'\n",
-            ["full_finetune", "'pretrained' is not set", "variant 'tiny'", "(mn04, mn10"],
+            ["full_finetune", "'pretrained' is not set", "variant 'tiny'", "(base)"],
         ),
         (
             "[experiments.x]\nmodel = 'efficientat'\nstrategy = 'from_scratch'\n",

@@ -1,5 +1,6 @@
 """The printed sbatch script: valid bash, every variable named, and run as printed with a
-stand-in `srun` that starts two CPU tasks with SLURM's variables (real gloo DDP)."""
+stand-in `srun` that starts two CPU tasks with SLURM's variables (real gloo DDP); the job
+array of a matrix, run as two array tasks, trains two experiments."""
 
 from __future__ import annotations
 
@@ -30,11 +31,38 @@ done
 wait
 """
 
+# One array task: srun starts a single process, as it does for --ntasks-per-node=1.
+ONE_TASK_SRUN = """#!/bin/bash
+SLURM_PROCID=0 SLURM_LOCALID=0 SLURM_NODEID=0 SLURM_NTASKS=1 SLURM_NTASKS_PER_NODE=1 \\
+SLURM_JOB_ID=4242 SLURM_NODELIST=127.0.0.1 SLURM_JOB_NAME=sousa-pair exec "$@"
+"""
+# A two-experiment matrix of tiny models (pair-efficientat, pair-rhythmcnn).
+PAIR_MANIFEST = """
+[datasets.demo-tiny]
+demo = { clips_per_rudiment = 5, seed = 1, sample_rate = 16000 }
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    manifest = str(REPO / "experiments.toml")
+[experiments.solo]
+model = "rhythmcnn"
+variant = "tiny"
+strategy = "from_scratch"
+data = "demo-tiny"
+
+[matrix.pair]
+model = ["efficientat", "rhythmcnn"]
+variant = "tiny"
+strategy = "from_scratch"
+data = "demo-tiny"
+sample_rate = 16000
+train = { max_epochs = 1, early_stop_patience = 0 }
+loader = { batch_size = 16, num_workers = 0, clip_seconds = 2.0, eval_hop_seconds = 1.0 }
+"""
+
+
+def _cli(
+    cwd: Path, *args: str, manifest: Path = REPO / "experiments.toml"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", "sbatch", *args, "--manifest", manifest],
+        [sys.executable, "-m", "sousa_train.cli", "sbatch", *args, "--manifest", str(manifest)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -72,15 +100,9 @@ def test_unknown_experiment_prints_no_script(tmp_path: Path) -> None:
 
 
 def test_script_runs_as_printed_under_a_stand_in_srun(tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "srun").write_text(FAKE_SRUN)
-    (bin_dir / "srun").chmod(0o755)
     script = _sbatch(tmp_path, "--gpus-per-node", "2", "--accelerator", "cpu", "train.max_epochs=1")
     (tmp_path / "job.sh").write_text(script)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    for name in [k for k in env if k.startswith("SLURM_")]:
-        del env[name]
+    env = _stand_in(tmp_path, FAKE_SRUN)
     result = subprocess.run(
         ["bash", str(tmp_path / "job.sh")], env=env, capture_output=True, text=True, timeout=300
     )
@@ -90,6 +112,59 @@ def test_script_runs_as_printed_under_a_stand_in_srun(tmp_path: Path) -> None:
     kinds = collections.Counter(e["kind"] for e in iter_events(run.events))
     assert kinds["start"] == kinds["end"] == 1 and kinds["eval"] == 2, kinds
     assert (tmp_path / ".sousa-cache").is_dir(), "the script's cache variable was not used"
+
+
+def _stand_in(tmp_path: Path, srun: str) -> dict[str, str]:
+    """An environment whose PATH finds ``srun`` first and that holds no SLURM variables."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(srun)
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return {k: v for k, v in env.items() if not k.startswith("SLURM_")}
+
+
+def test_matrix_array_script_lists_the_matrix_and_caps_running_tasks(tmp_path: Path) -> None:
+    manifest = tmp_path / "experiments.toml"
+    manifest.write_text(PAIR_MANIFEST)
+    result = _cli(tmp_path, "--matrix", "pair", "--max-running", "1", manifest=manifest)
+    assert result.returncode == 0, result.stderr
+    script = result.stdout
+    assert "#SBATCH --array=0-1%1" in script and "#SBATCH --job-name=sousa-pair" in script
+    listed = script.split("SOUSA_EXPERIMENTS=(", 1)[1].split(")", 1)[0].split()
+    assert listed == ["pair-efficientat", "pair-rhythmcnn"], "solo is not in the matrix"
+    assert "%A_%a" in script, "array tasks would write one shared log file"
+    (tmp_path / "job.sh").write_text(script)
+    assert subprocess.run(["bash", "-n", str(tmp_path / "job.sh")]).returncode == 0
+    missing = _cli(tmp_path, "--matrix", "nope", manifest=manifest)
+    assert missing.returncode == 2 and "no matrix named 'nope'" in missing.stderr
+    assert "pair" in missing.stderr and not missing.stdout
+
+
+def test_matrix_array_runs_one_experiment_per_task_under_a_stand_in_srun(tmp_path: Path) -> None:
+    manifest = tmp_path / "experiments.toml"
+    manifest.write_text(PAIR_MANIFEST)
+    result = _cli(tmp_path, "--matrix", "pair", "--accelerator", "cpu", manifest=manifest)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "job.sh").write_text(result.stdout)
+    env = _stand_in(tmp_path, ONE_TASK_SRUN)
+    for index in ("1", "0"):
+        task = {**env, "SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": index}
+        done = subprocess.run(
+            ["bash", str(tmp_path / "job.sh")],
+            env=task,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    runs = find_runs(tmp_path / "runs")
+    assert sorted(run.root.parent.name for run in runs) == ["pair-efficientat", "pair-rhythmcnn"]
+    for run in runs:
+        assert read_json(run.status)["state"] == "finished"
+        assert read_json(run.config)["experiment"]["name"] == run.root.parent.name
+    outside = subprocess.run(["bash", str(tmp_path / "job.sh")], env=env, capture_output=True)
+    assert outside.returncode != 0 and b"not an array task" in outside.stderr
 
 
 def test_resume_prefers_the_newest_of_last_and_preemption_checkpoints(tmp_path: Path) -> None:

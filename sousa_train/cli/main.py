@@ -16,7 +16,9 @@ from sousa_train.cli import (
     evaluate,
     experiments,
     export,
+    hf_job,
     models,
+    pull,
     run,
     runs,
     sbatch,
@@ -26,7 +28,19 @@ from sousa_train.cli.common import PROG, fail
 from sousa_train.config.manifest import ManifestError
 
 EXIT_USAGE = 2
-COMMANDS = (experiments, run, evaluate, export, sbatch, runs, models, weights, data)
+COMMANDS = (
+    experiments,
+    run,
+    evaluate,
+    export,
+    sbatch,
+    hf_job,
+    pull,
+    runs,
+    models,
+    weights,
+    data,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--strategy", help="Lightning parallel strategy, e.g. ddp (train.parallel_strategy)"
     )
     parser.add_argument("--accelerator", help="cpu, cuda, mps or auto (train.accelerator)")
+    parser.add_argument("--sync-to", metavar="URL", help="mirror the run live to an fsspec URL")
     parser.set_defaults(func=run)
 
 
@@ -47,6 +48,7 @@ def placement_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sousa_train.rundir.sync import SyncError, open_target
     from sousa_train.training.run import RunBusyError, run_experiment
 
     manifest = load_manifest(Path(args.manifest))
@@ -54,8 +56,14 @@ def run(args: argparse.Namespace) -> int:
         args.experiment, [*args.overrides, *placement_overrides(args)], platform=args.platform
     )
     try:
+        if args.sync_to:
+            open_target(args.sync_to)  # a bad target stops here, before any training
         return run_experiment(
-            cfg, runs_dir=Path(args.runs_dir), manifest=manifest.path, fresh=args.fresh
+            cfg,
+            runs_dir=Path(args.runs_dir),
+            manifest=manifest.path,
+            fresh=args.fresh,
+            sync_to=args.sync_to,
         )
-    except RunBusyError as exc:
+    except (RunBusyError, SyncError) as exc:
         return fail(exc)

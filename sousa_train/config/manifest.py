@@ -73,10 +73,16 @@ class Manifest:
     """The parsed manifest: named data sets, platforms and fully resolved experiments."""
 
     def __init__(
-        self, path: Path, datasets: dict[str, DatasetSpec], layers: Layers, raw: dict[str, dict]
+        self,
+        path: Path,
+        datasets: dict[str, DatasetSpec],
+        layers: Layers,
+        raw: dict[str, dict],
+        matrices: dict[str, list[str]],
     ) -> None:
         self.path = path
         self.datasets = datasets
+        self.matrices = matrices
         self.platforms = tuple(layers.platforms)
         self._layers = layers
         self._raw = raw
@@ -84,8 +90,22 @@ class Manifest:
             name: self._resolve(name, None, {}) for name in raw
         }
 
+    @classmethod
+    def empty(cls, path: Path) -> Manifest:
+        """No experiments: what the console reads runs with when no manifest is at hand."""
+        return cls(path, {}, Layers({}, {}, {}, {}, {}), {}, {})
+
     def names(self) -> list[str]:
         return list(self.experiments)
+
+    def matrix(self, name: str) -> list[str]:
+        """The experiments ``[matrix.NAME]`` expands to, in the manifest's order."""
+        if name not in self.matrices:
+            known = ", ".join(self.matrices) or "(none)"
+            raise ManifestError(
+                f"{self.path}: no matrix named {name!r}. Matrices in this manifest: {known}."
+            )
+        return self.matrices[name]
 
     def get(
         self, name: str, overrides: list[str] | None = None, platform: str | None = None
@@ -223,8 +243,11 @@ def load_manifest(path: Path) -> Manifest:
     raw: dict[str, dict] = {
         name: _table(path, f"experiments.{name}", table) for name, table in experiments.items()
     }
+    matrices: dict[str, list[str]] = {}
     for mname, mtable in _table(path, "matrix", doc.get("matrix", {})).items():
-        for name, table in _expand_matrix(path, mname, _table(path, f"matrix.{mname}", mtable)):
+        expanded = _expand_matrix(path, mname, _table(path, f"matrix.{mname}", mtable))
+        matrices[mname] = [name for name, _ in expanded]
+        for name, table in expanded:
             if name in raw:
                 raise ManifestError(
                     f"{path}: matrix.{mname} expands to {name!r}, which is already an "
@@ -233,7 +256,7 @@ def load_manifest(path: Path) -> Manifest:
             raw[name] = table
     if not raw:
         raise ManifestError(f"{path}: defines no experiments; add an [experiments.NAME] table.")
-    return Manifest(path, datasets, layers, raw)
+    return Manifest(path, datasets, layers, raw, matrices)
 
 
 def _parse_datasets(path: Path, table: dict) -> tuple[dict[str, DatasetSpec], dict[str, dict]]:

@@ -9,13 +9,13 @@ import signal
 import lightning as L
 from torch.utils.data import DataLoader
 
+from sousa_train.config.paths import cache_dir
 from sousa_train.config.settings import LoaderSettings
 from sousa_train.data.cache import DiskCache, MemoryCache, NoCache, WaveCache, make_cache
 from sousa_train.data.clips import Clip, Split
 from sousa_train.data.dataset import ClipDataset, collate_clips
 from sousa_train.data.fill import fill_cache
 from sousa_train.data.reader import SousaDataset
-from sousa_train.data.sources import cache_dir
 
 
 class ClipDataModule(L.LightningDataModule):

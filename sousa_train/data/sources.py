@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sousa_train.config.paths import cache_dir
 from sousa_train.config.settings import DatasetSpec, ExperimentConfig
 
 if TYPE_CHECKING:
     from sousa_train.data.reader import SousaDataset
 
 log = logging.getLogger(__name__)
-
-
-def cache_dir() -> Path:
-    """SOUSA_CACHE_DIR, else the XDG cache folder: demo sets and decoded waveforms live here."""
-    env = os.environ.get("SOUSA_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "sousaphone"
 
 
 def demo_root(spec: DatasetSpec) -> Path:

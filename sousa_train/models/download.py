@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sousa_train.data.sources import cache_dir
+from sousa_train.config.paths import cache_dir
 from sousa_train.models.pretrained import OFFICIAL_FILES, OfficialWeights
 from sousa_train.rundir.layout import read_json, write_json_atomic
 

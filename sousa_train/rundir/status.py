@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from sousa_train.rundir.layout import RunDir
+from sousa_train.rundir.sync import heartbeat_alive
 
 
 def pid_alive(pid: int) -> bool:
@@ -41,12 +42,15 @@ def read_status(run: RunDir) -> RunStatus:
     state = str(status.get("state", "failed"))
     pid = int(status.get("pid", -1))
     error = status.get("error")
-    if state == "running" and not pid_alive(pid):
-        state = "failed"
-        error = (
-            f"process {pid} ended without a final status (killed, or its machine went "
-            "down); resume continues from the last checkpoint"
-        )
+    if state == "running":
+        # A run pulled from a mirror on another machine: its pid means nothing here.
+        mirrored = heartbeat_alive(run)
+        if not (pid_alive(pid) if mirrored is None else mirrored):
+            state = "failed"
+            error = (
+                f"process {pid} ended without a final status (killed, or its machine went "
+                "down); resume continues from the last checkpoint"
+            )
     return RunStatus(state, pid, error, status.get("reason"))
 
 

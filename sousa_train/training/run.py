@@ -26,6 +26,7 @@ from sousa_train.rundir.layout import RunDir, new_run_id, read_json, write_json_
 from sousa_train.rundir.resume import resume_checkpoint
 from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.status import read_status
+from sousa_train.rundir.sync import RunSyncer
 from sousa_train.rundir.writer import RunLog
 
 if TYPE_CHECKING:
@@ -86,7 +87,12 @@ def prepare_run(
 
 
 def run_experiment(
-    cfg: ExperimentConfig, *, runs_dir: Path, manifest: Path | None, fresh: bool = False
+    cfg: ExperimentConfig,
+    *,
+    runs_dir: Path,
+    manifest: Path | None,
+    fresh: bool = False,
+    sync_to: str | None = None,
 ) -> int:
     from sousa_train.training.distributed import SilentRunLog, place_run
 
@@ -111,7 +117,12 @@ def run_experiment(
             pid=os.getpid(),
             resumed=resume_from is not None,
         )
+        # Rank 0 mirrors the run directory (--sync-to); stop() sends the final state.
+        syncer = None
         try:
+            if sync_to and placement.is_zero:
+                syncer = RunSyncer(run, sync_to)
+                syncer.start()
             return _train(cfg, placement, runlog, manifest)
         except Exception as exc:
             log.exception("run failed")
@@ -122,6 +133,8 @@ def run_experiment(
             return 1
         finally:
             runlog.close()
+            if syncer is not None:
+                syncer.stop()
 
 
 @dataclass

@@ -1,0 +1,253 @@
+"""Runs mirrored live to a file:// target and pulled back: real runs, real subprocesses.
+
+One finished smoke run (shared by the module) checks the mirror is complete and opens in
+the console; two long runs are stopped mid-run, one with SIGTERM while the console follows
+it, one with SIGKILL, to check what a reader of the mirror then believes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sousa_train.rundir.layout import RunDir, write_json_atomic
+from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.status import read_status
+from sousa_train.rundir.sync import HEARTBEAT, pull
+from sousa_train.rundir.tail import iter_events
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def files_of(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sousa_train.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=1800,
+    )
+
+
+def start_long_run(tmp: Path, target: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A smoke run long enough to be stopped mid-way, mirrored to ``file://target``."""
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "sousa_train.cli", "run", "smoke", "train.max_epochs=200"),
+            *("--manifest", str(REPO / "experiments.toml"), "--runs-dir", str(tmp / "runs")),
+            *("--sync-to", f"file://{target}"),
+        ],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def mirrored_metric(target: Path) -> bool:
+    """Whether the mirror holds a training metric: the run is past its start."""
+    return any(
+        e.get("kind") == "metric"
+        for events in target.rglob("events.jsonl")
+        for e in iter_events(events)
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cache = tmp_path_factory.mktemp("cache")
+    return {**os.environ, "SOUSA_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> tuple[RunDir, Path]:
+    """A finished smoke run and the file:// folder it was mirrored to."""
+    tmp = tmp_path_factory.mktemp("synced")
+    target = tmp / "mirror"
+    done = cli(
+        "run", "smoke", "train.max_epochs=1", "--manifest", str(REPO / "experiments.toml"),
+        "--runs-dir", str(tmp / "runs"), "--sync-to", f"file://{target}",
+        env=env, cwd=tmp,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = find_runs(tmp / "runs", "smoke")
+    return run, target
+
+
+def test_a_synced_run_pulls_into_an_empty_folder_with_every_file(
+    synced: tuple[RunDir, Path], tmp_path: Path, env: dict[str, str]
+) -> None:
+    run, target = synced
+    home = tmp_path / "home"
+    done = cli("pull", f"file://{target}", str(home), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"smoke/{run.run_id}" in done.stdout
+    pulled = home / "smoke" / run.run_id
+    local = files_of(run.root)
+    assert local <= files_of(pulled), f"missing after pull: {local - files_of(pulled)}"
+    assert {"checkpoints/best.ckpt", "checkpoints/last.ckpt", "train.log", "config.json"} <= local
+    assert any(rel.startswith("eval/test/") for rel in local)
+    for rel in local:  # the final round sent every file as it ended up
+        assert (pulled / rel).read_bytes() == (run.root / rel).read_bytes(), rel
+    assert not [p for p in pulled.rglob("*.tmp")]
+    assert read_status(RunDir(pulled)).state == "finished"
+    again = cli("pull", f"file://{target}", str(home), env=env, cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.startswith("0 changed file(s)"), again.stdout
+
+
+async def test_a_pulled_run_opens_in_the_evaluation_browser(
+    synced: tuple[RunDir, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sousa_tui.app import SousaApp, _manifest, _opened_run
+    from sousa_tui.evaluation import EvalScreen
+
+    run, target = synced
+    pull(f"file://{target}", tmp_path / "home")
+    monkeypatch.chdir(tmp_path)  # no experiments.toml: a machine that only pulls
+    opened = _opened_run(str(tmp_path / "home" / "smoke" / run.run_id))
+    app = SousaApp(_manifest(None, opened), opened.parent.parent, open_run=opened)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, EvalScreen)
+        for _ in range(1200):
+            if screen.data is not None:
+                break
+            await pilot.pause(0.1)
+        assert screen.data is not None, "the pulled run's evaluation never opened"
+        assert screen.run.root == opened
+
+
+async def test_follow_shows_a_run_that_is_going_and_its_stop(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from sousa_train.config.manifest import load_manifest
+    from sousa_tui.app import SousaApp
+    from sousa_tui.state.follow import Follower
+
+    target = tmp_path / "mirror"
+    proc = start_long_run(tmp_path, target, env)
+    try:
+        wait_until(lambda: mirrored_metric(target), 300, "the first mirrored metric")
+        home = tmp_path / "followed"
+        follower = Follower(f"file://{target}", home, every=0.5)
+        app = SousaApp(load_manifest(REPO / "experiments.toml"), home, follower=follower)
+        async with app.run_test(size=(150, 45)) as pilot:
+
+            async def shows(state: str, timeout: float) -> None:
+                deadline = time.monotonic() + timeout
+                while app.session.state("smoke") != state:
+                    assert time.monotonic() < deadline, (
+                        f"console shows {app.session.state('smoke')}"
+                    )
+                    await pilot.pause(0.2)
+
+            await shows("running", 60)
+            assert "following file://" in app.sub_title
+            proc.send_signal(signal.SIGTERM)  # the final round sends the stopped state
+            assert proc.wait(timeout=300) == 128 + signal.SIGTERM
+            await shows("stopped", 60)
+        (followed,) = find_runs(home, "smoke")
+        assert followed.last_ckpt.is_file(), "the stop's checkpoint was not mirrored"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_run_killed_mid_run_leaves_a_mirror_that_reads_as_failed(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    target = tmp_path / "mirror"
+    proc = start_long_run(tmp_path, target, env)
+    try:
+        wait_until(lambda: mirrored_metric(target), 300, "the first mirrored metric")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (mirrored,) = find_runs(target, "smoke")
+    # What a SIGKILL during an upload leaves behind: a half-written temporary beside the file.
+    (mirrored.checkpoints).mkdir(exist_ok=True)
+    (mirrored.checkpoints / f"last.ckpt.{proc.pid}.tmp").write_bytes(b"half a checkpoint")
+    home = tmp_path / "home"
+    pull(f"file://{target}", home)
+    (run,) = find_runs(home, "smoke")
+    assert not list(run.root.rglob("*.tmp")), "a half-sent upload was pulled"
+    status = read_status(run)
+    assert status.state == "failed" and "without a final status" in (status.error or "")
+    assert any(e.get("kind") == "metric" for e in iter_events(run.events))
+
+
+def test_a_mirror_from_another_machine_is_judged_by_its_heartbeat(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "smoke" / "r1")
+    run.root.mkdir(parents=True)
+    # pid 1 is alive here, so a pid check would call the run alive whatever its heartbeat.
+    write_json_atomic(run.status, {"state": "running", "pid": 1})
+    beat = {"host": f"not-{socket.gethostname()}", "pid": 1, "every": 5.0, "final": False}
+    (run.root / HEARTBEAT).write_text(json.dumps({**beat, "synced": time.time()}))
+    assert read_status(run).state == "running"
+    (run.root / HEARTBEAT).write_text(json.dumps({**beat, "synced": time.time() - 600}))
+    assert read_status(run).state == "failed"
+
+
+def test_a_failed_upload_is_logged_once_and_retried_next_round(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sousa_train.rundir.sync import RunSyncer
+
+    run = RunDir(tmp_path / "runs" / "smoke" / "r1")
+    run.checkpoints.mkdir(parents=True)
+    run.events.write_text('{"kind": "start"}\n')
+    (run.checkpoints / "best.ckpt").write_bytes(b"weights")
+    target = tmp_path / "mirror"
+    blocker = target / "smoke" / "r1" / "checkpoints"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the checkpoints folder must go")
+    syncer = RunSyncer(run, f"file://{target}", every=3600)
+    with caplog.at_level("INFO", logger="sousa_train.rundir.sync"):
+        assert syncer.sync_once() == 1  # events go up at once; the checkpoint has not settled
+        assert syncer.sync_once() == 0  # settled now, but its folder cannot be made
+        assert syncer.sync_once() == 0
+        warnings = [
+            r for r in caplog.records if "could not upload checkpoints/best.ckpt" in r.message
+        ]
+        assert len(warnings) == 1, "a failure that persists is logged once, not every round"
+        blocker.unlink()
+        assert syncer.sync_once() == 1
+    assert (target / "smoke" / "r1" / "checkpoints" / "best.ckpt").read_bytes() == b"weights"
+    assert any("after earlier failures" in r.message for r in caplog.records)
+
+
+def test_follow_refuses_a_url_with_nothing_there(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sousa_tui.app", "--follow", f"file://{tmp_path}/nope"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # no experiments.toml: following needs none
+        timeout=120,
+    )
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr.startswith("sousa-tui: ") and f"{tmp_path}/nope" in done.stderr
+    assert "nothing is there" in done.stderr
