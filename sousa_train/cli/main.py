@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sousa_train.cli import evaluate
 from sousa_train.config.manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
 
 EXIT_USAGE = 2
@@ -72,26 +73,6 @@ def _placement_overrides(args: argparse.Namespace) -> list[str]:
         for key, value in flags.items()
         if value is not None
     ]
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    import logging
-
-    from sousa_train.evaluate import EvalError, evaluate_run
-    from sousa_train.rundir.layout import RunDir
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        report = evaluate_run(RunDir(Path(args.run_dir)), args.split, checkpoint=args.checkpoint)
-    except EvalError as exc:
-        print(f"sousa-train: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"{args.split}: balanced accuracy {report['balanced_accuracy']:.4f}, accuracy "
-        f"{report['accuracy']:.4f}, top-5 {report['top5_accuracy']:.4f}, macro F1 "
-        f"{report['macro_f1']:.4f} ({report['num_clips']} clips)"
-    )
-    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -239,11 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--accelerator", help="cpu, cuda, mps or auto (train.accelerator)")
     run.set_defaults(func=_cmd_run)
 
-    ev = sub.add_parser("eval", help="evaluate a run's checkpoint on a split")
-    ev.add_argument("run_dir", help="a run directory, runs/<experiment>/<run_id>")
-    ev.add_argument("--split", choices=("val", "test"), default="test")
-    ev.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    ev.set_defaults(func=_cmd_eval)
+    evaluate.register(sub)
 
     export = sub.add_parser(
         "export", help="write a run's checkpoint as ONNX (frontend included) and check it"
