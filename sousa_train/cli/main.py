@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sousa_train.cli import evaluate
+from sousa_train.cli import evaluate, predict
 from sousa_train.config.manifest import DEFAULT_MANIFEST, ManifestError, load_manifest
 
 EXIT_USAGE = 2
@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     evaluate.register(sub)
+    predict.register(sub)
 
     export = sub.add_parser(
         "export", help="write a run's checkpoint as ONNX (frontend included) and check it"
