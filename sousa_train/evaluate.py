@@ -1,13 +1,17 @@
-"""Predictions and metrics of a run's checkpoint on one split, written under eval/<split>/.
+"""Predictions and metrics of a run's checkpoint on one split, written under eval/<name>/.
 
 Used at the end of every run (with the best checkpoint) and by `sousa-train eval`;
 both read the run's own config.json, so a run copied from another machine
-evaluates the same way.
+evaluates the same way. The run's own data set is scored into eval/<split>/, another
+manifest data set into eval/<data>-<split>/, with the run's selection and loader settings.
+Checkpoints are loaded as data only: a run pulled from elsewhere cannot run code here.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from sousa_train.config.settings import ExperimentConfig, experiment_from_dict
+from sousa_train.config.settings import DatasetSpec, ExperimentConfig, experiment_from_dict
 from sousa_train.data.clips import Clip, Split
 from sousa_train.data.dataset import pool_windows
 from sousa_train.rudiments import RUDIMENTS, SLUGS
@@ -50,17 +54,59 @@ def checkpoint_path(run: RunDir, which: str) -> Path:
     return path
 
 
+def load_checkpoint(ckpt: Path) -> dict[str, Any]:
+    """The checkpoint's contents, unpickled as data only (tensors, numbers, strings, dicts).
+
+    A checkpoint is a pickle, and a pickle may name any function to call while it loads;
+    ``weights_only=True`` refuses every such object, so a run copied from a colleague, a
+    bucket or the Hub cannot execute anything here.
+    """
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is None:  # not an object it refused: the bytes are not a pickle at all
+            raise _damaged(ckpt, "not a pickle torch.load can read") from exc
+        raise EvalError(
+            f"{ckpt}: refused: this checkpoint carries a pickled Python object, not only "
+            f"weights (it calls {found[1]} when unpickled), and loading it could run code "
+            "from the file. "
+            "SOUSAphone's own checkpoints hold plain tensors and numbers; if this one was not "
+            "written by `sousa-train run`, do not use it. Retrain, or get the run from its source."
+        ) from exc
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise _damaged(ckpt, str(exc).strip() or type(exc).__name__) from exc
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise EvalError(
+            f"{ckpt}: holds no 'state_dict'; it is not a checkpoint written by `sousa-train "
+            "run`. Use the run's own checkpoints/best.ckpt or last.ckpt."
+        )
+    return state
+
+
+def _damaged(ckpt: Path, reason: str) -> EvalError:
+    return EvalError(
+        f"{ckpt}: not a readable PyTorch checkpoint ({reason}); "
+        "the file is damaged or incomplete. Copy the run again, or use --checkpoint last."
+    )
+
+
 def load_classifier(cfg: ExperimentConfig, ckpt: Path) -> torch.nn.Module:
     """The run's model with the checkpoint's weights; no pretrained file is needed."""
     from sousa_train.finetune.strategies import apply_strategy
     from sousa_train.models.registry import experiment_model
 
+    state = load_checkpoint(ckpt)["state_dict"]  # before building: refuse a bad file first
     model = experiment_model(cfg, pretrained=None)
     apply_strategy(model, cfg.strategy)  # adapter strategies saved a peft-wrapped network
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     model.load_state_dict(weights)
     return model
+
+
+def eval_name(cfg: ExperimentConfig, split: Split, data: DatasetSpec | None = None) -> str:
+    """The eval/ folder name: the split for the run's own data set, else <data>-<split>."""
+    return split if data is None or data.name == cfg.data.name else f"{data.name}-{split}"
 
 
 @torch.inference_mode()
@@ -70,23 +116,38 @@ def evaluate_run(
     *,
     checkpoint: str = "best",
     device: torch.device | None = None,
+    data: DatasetSpec | None = None,
 ) -> dict[str, Any]:
+    """Score the checkpoint on ``split`` of the run's data set, or of ``data`` when given.
+
+    Writes only eval/<name>/ (see :func:`eval_name`): events.jsonl belongs to the training
+    process, which records its own evaluations.
+    """
+    from dataclasses import replace
+
     from sousa_train.data.datamodule import ClipDataModule
     from sousa_train.data.sources import open_experiment_data
 
     cfg = load_run_config(run)
+    name = eval_name(cfg, split, data)
     ckpt = checkpoint_path(run, checkpoint)
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = load_classifier(cfg, ckpt).to(device).eval()
-    dataset = open_experiment_data(cfg)
-    data = ClipDataModule(dataset, cfg.loader, model.sample_rate)
-    clips = data.clips(split)
+    dataset = open_experiment_data(cfg if data is None else replace(cfg, data=data))
+    datamodule = ClipDataModule(dataset, cfg.loader, model.sample_rate)
+    clips = datamodule.clips(split)
+    if not clips:
+        raise EvalError(
+            f"{dataset.root}: the {split} split of data set {(data or cfg.data).name!r} has no "
+            "clips under the run's selection (select.* in its config.json); choose another "
+            "--split, or check the data set with `sousa-train data check`."
+        )
     metrics = ClassificationMetrics(model.num_classes, sync=False).to(device)
     rows: list[tuple[Clip, torch.Tensor]] = []
     skipped: list[str] = []
     started = time.monotonic()
     tenths = 0
-    for batch in data.loader_for(split, train=False):
+    for batch in datamodule.loader_for(split, train=False):
         skipped.extend(batch["skipped"])
         done = len(rows) + len(skipped) + len(batch["index"])
         if done * 10 // max(len(clips), 1) > tenths:  # progress for the console, every 10 %
@@ -102,7 +163,7 @@ def evaluate_run(
         probs = logits.float().softmax(-1).cpu()
         rows.extend((clips[int(i)], p) for i, p in zip(batch["index"], probs, strict=True))
     result = metrics.compute()
-    out = run.eval_dir(split)
+    out = run.eval_dir(name)
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(out / "predictions.parquet", rows)
     write_json_atomic(
@@ -119,6 +180,8 @@ def evaluate_run(
     }
     report = {
         "split": split,
+        "data": (data or cfg.data).name,
+        "data_root": str(dataset.root),
         "checkpoint": checkpoint,
         "checkpoint_path": str(ckpt.relative_to(run.root)),
         **summary(result),
@@ -130,9 +193,9 @@ def evaluate_run(
     }
     write_json_atomic(out / "metrics.json", report)
     log.info(
-        "%s split (%s checkpoint): balanced accuracy %.4f, accuracy %.4f, top-5 %.4f, "
+        "%s (%s checkpoint): balanced accuracy %.4f, accuracy %.4f, top-5 %.4f, "
         "macro F1 %.4f over %d clips%s",
-        split,
+        name if name != split else f"{split} split",
         checkpoint,
         report["balanced_accuracy"],
         report["accuracy"],

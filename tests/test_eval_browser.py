@@ -436,3 +436,96 @@ def test_open_flag_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert str(tmp_path) in done.stderr and "config.json" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def scored_on_real(
+    smoke_run: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    cache_env: dict[str, str],
+    fixture_root: Path,
+) -> Path:
+    """A copy of the demo-trained smoke run scored with `eval --data` on the real fixture."""
+    tmp = tmp_path_factory.mktemp("real")
+    run = Path(shutil.copytree(smoke_run, tmp / "smoke" / smoke_run.name))
+    manifest = tmp / "experiments.toml"
+    manifest.write_text(
+        f'[datasets.real]\npath = "{fixture_root}"\n\n'
+        '[experiments.any]\nmodel = "efficientat"\nstrategy = "from_scratch"\ndata = "real"\n'
+    )
+    before = {p.name: p.read_bytes() for p in (run / "events.jsonl", run / "status.json")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sousa_train.cli",
+            "eval",
+            str(run),
+            "--data",
+            "real",
+            "--manifest",
+            str(manifest),
+            "--split",
+            "test",
+        ],
+        env=cache_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "real test: balanced accuracy" in done.stdout
+    # Only the eval folder is written: the training process owns events and status.
+    assert before == {p: (run / p).read_bytes() for p in before}
+    return run
+
+
+def test_eval_on_another_data_set_writes_its_own_folder(
+    scored_on_real: Path, fixture_root: Path
+) -> None:
+    from sousa_train.data.reader import open_dataset
+
+    folder = scored_on_real / "eval" / "real-test"
+    assert {p.name for p in folder.iterdir()} == {
+        "metrics.json",
+        "confusion.json",
+        "predictions.parquet",
+    }
+    own = pq.read_table(scored_on_real / "eval" / "test" / "predictions.parquet")
+    table = pq.read_table(folder / "predictions.parquet")
+    assert table.schema == own.schema  # every column, same types: the same format
+    metrics = json.loads((folder / "metrics.json").read_text())
+    test_clips = open_dataset(fixture_root).clips("test")
+    assert metrics["num_clips"] == table.num_rows == len(test_clips) > 0
+    assert (metrics["data"], metrics["split"]) == ("real", "test")
+    assert set(table.column("sample_id").to_pylist()) == {c.sample_id for c in test_clips}
+    root = Path(metrics["data_root"])
+    assert all((root / p).is_file() for p in table.column("audio_path").to_pylist())
+    confusion = json.loads((folder / "confusion.json").read_text())
+    assert sum(map(sum, confusion["matrix"])) == len(test_clips)
+
+
+async def test_v_cycles_through_every_evaluation_of_the_run(scored_on_real: Path) -> None:
+    from sousa_tui.evaluation.scores import audio_file
+
+    metrics = json.loads((scored_on_real / "eval" / "real-test" / "metrics.json").read_text())
+    app = Host(scored_on_real)
+    async with app.run_test(size=(140, 50)) as pilot:
+        seen = []
+        for _ in range(4):
+            screen = await opened(pilot)
+            title = str(screen.query_one("#title", Static).render())
+            seen.append((screen.data.split, title.rsplit("· ", 1)[-1]))
+            if screen.data.split == "real-test":
+                assert summary(screen.data).num_clips == metrics["num_clips"]
+                clip = screen.data.predictions[0]
+                # Its clips play from the data set it was scored on, not the run's demo set.
+                assert audio_file(screen.data, clip).is_file()
+                assert str(audio_file(screen.data, clip)).startswith(metrics["data_root"])
+            await pilot.press("v")
+        assert seen == [
+            ("test", "test split"),
+            ("val", "val split"),
+            ("real-test", "test split of data set real"),
+            ("test", "test split"),
+        ]

@@ -98,10 +98,17 @@ def eval_windows(wave: torch.Tensor, num_samples: int, hop: int) -> torch.Tensor
     end, so a long clip is judged on all of it, not on its first seconds. A clip shorter than
     one window becomes one zero-padded window.
     """
-    if hop <= 0 or num_samples <= 0:
-        raise ValueError(f"window {num_samples} and hop {hop} must be positive sample counts")
     n = wave.shape[-1]
+    starts = window_starts(n, num_samples, hop)
     if n <= num_samples:
         return F.pad(wave, (0, num_samples - n)).unsqueeze(0)
-    starts = [*range(0, n - num_samples, hop), n - num_samples]
     return torch.stack([wave[s : s + num_samples] for s in starts])
+
+
+def window_starts(length: int, num_samples: int, hop: int) -> list[int]:
+    """Where each of :func:`eval_windows`' windows starts in a clip of ``length`` samples."""
+    if hop <= 0 or num_samples <= 0:
+        raise ValueError(f"window {num_samples} and hop {hop} must be positive sample counts")
+    if length <= num_samples:
+        return [0]
+    return [*range(0, length - num_samples, hop), length - num_samples]

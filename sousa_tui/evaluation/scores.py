@@ -28,6 +28,7 @@ TEMPO_BANDS: tuple[tuple[float, float, str], ...] = (
     (160.0, float("inf"), "160+ bpm"),
 )
 FAMILY_OF_CLASS = np.array([FAMILIES.index(r.family) for r in RUDIMENTS])
+OWN_SPLITS = ("test", "val")  # the run's own data, in the order `v` visits them
 
 
 class EvalFilesError(RuntimeError):
@@ -99,23 +100,50 @@ def predictions_path(run: RunDir, split: str) -> Path:
     return run.eval_dir(split) / "predictions.parquet"
 
 
+def eval_names(run: RunDir) -> list[str]:
+    """Every evaluation the browser offers: the run's test and val splits (evaluated on
+    demand), then each other eval/<data>-<split>/ folder that holds predictions."""
+    found = sorted(p.parent.name for p in (run.root / "eval").glob("*/predictions.parquet"))
+    return [*OWN_SPLITS, *(name for name in found if name not in OWN_SPLITS)]
+
+
+def eval_args(name: str) -> list[str]:
+    """The `sousa-train eval` options that write eval/<name>/ (a split, or <data>-<split>)."""
+    if name in OWN_SPLITS:
+        return ["--split", name]
+    data, _, split = name.rpartition("-")
+    return ["--data", data, "--split", split]
+
+
+def eval_title(name: str) -> str:
+    """What eval/<name>/ holds, in words, for the browser's title."""
+    if name in OWN_SPLITS:
+        return f"{name} split"
+    data, _, split = name.rpartition("-")
+    return f"{split} split of data set {data}"
+
+
 def load_eval(run_dir: Path, split: str) -> EvalData:
-    """Read eval/<split>/predictions.parquet and the run's data root (for playing clips)."""
+    """Read eval/<split>/predictions.parquet and its data root (for playing clips).
+
+    ``split`` names the eval folder: a split of the run's data, or <data>-<split>. The data
+    root is the one that evaluation recorded in its metrics.json, else the run's own.
+    """
     run = RunDir(run_dir)
     path = predictions_path(run, split)
+    again = f"`sousa-train eval {run.root} {' '.join(eval_args(split))}`"
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as exc:
         raise EvalFilesError(
             f"{path}: cannot read the {split} predictions ({exc}). Evaluate the run again with "
-            f"`sousa-train eval {run.root} --split {split}`."
+            f"{again}."
         ) from exc
     missing = {"sample_id", "audio_path", "label", "pred"} - set(table.column_names)
     if missing:
         raise EvalFilesError(
             f"{path}: columns {sorted(missing)} are missing; it was not written by "
-            f"`sousa-train eval`. Evaluate the run again with "
-            f"`sousa-train eval {run.root} --split {split}`."
+            f"`sousa-train eval`. Evaluate the run again with {again}."
         )
     columns = {name: table.column(name).to_pylist() for name in table.column_names}
     n = table.num_rows
@@ -144,8 +172,8 @@ def load_eval(run_dir: Path, split: str) -> EvalData:
     ]
     top5 = columns.get("top5_ids", none)
     hits = sum(1 for p, ids in zip(predictions, top5, strict=True) if ids and p.label in ids)
-    config = read_json(run.config) or {}
-    root = config.get("data_root")
+    metrics = read_json(run.eval_dir(split) / "metrics.json") or {}
+    root = metrics.get("data_root") or (read_json(run.config) or {}).get("data_root")
     return EvalData(run, split, predictions, Path(root) if root else None, hits)
 
 

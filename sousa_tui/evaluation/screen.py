@@ -1,8 +1,10 @@
-"""The evaluation browser: one run's test or validation results, to read and to listen to.
+"""The evaluation browser: one run's evaluations, to read and to listen to.
 
-Push `EvalScreen(run_dir, split)` from any app. When the split has not been evaluated yet the
-screen runs `sousa-train eval` as a subprocess and shows its progress; file reading, the
-subprocess and audio all run in workers, so the console never stalls.
+Push `EvalScreen(run_dir, split)` from any app; `v` cycles through the run's test and val
+splits and every other eval/<data>-<split>/ folder it has. When the run's own split has not
+been evaluated yet the screen runs `sousa-train eval` as a subprocess and shows its
+progress; file reading, the subprocess and audio all run in workers, so the console never
+stalls.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from sousa_tui.evaluation.scores import (
     Prediction,
     audio_file,
     cell_clips,
+    eval_args,
+    eval_names,
+    eval_title,
     load_eval,
     mistakes,
     per_rudiment,
@@ -55,11 +60,14 @@ MATRIX_HELP = "rows: true, columns: predicted (PAS order)\ngreen: correct · red
 
 def eval_command(run_dir: Path, split: str) -> list[str]:
     """`sousa-train eval` with this interpreter, so the console's own environment is used."""
-    return [sys.executable, "-m", "sousa_train.cli", "eval", str(run_dir), "--split", split]
+    return [sys.executable, "-m", "sousa_train.cli", "eval", str(run_dir), *eval_args(split)]
 
 
 class EvalScreen(Screen[None]):
-    """Summary, confusion matrix, per-rudiment table and mistakes of one evaluated split."""
+    """Summary, confusion matrix, per-rudiment table and mistakes of one evaluation.
+
+    ``split`` names the eval folder: "test", "val", or "<data>-<split>" for another data set.
+    """
 
     CSS_PATH = "evaluation.tcss"
     BINDINGS: ClassVar = [
@@ -117,7 +125,7 @@ class EvalScreen(Screen[None]):
     def open_split(self) -> None:
         self.data = None
         self.query_one("#title", Static).update(
-            f"[b]{self.run.root.parent.name}/{self.run.run_id}[/b] · {self.split} split"
+            f"[b]{self.run.root.parent.name}/{self.run.run_id}[/b] · {eval_title(self.split)}"
         )
         if predictions_path(self.run, self.split).is_file():
             self.load()
@@ -145,7 +153,7 @@ class EvalScreen(Screen[None]):
         status = self.query_one("#eval-status", Static)
         bar = self.query_one("#eval-progress", ProgressBar)
         output = self.query_one("#eval-output", Static)
-        status.update(f"Evaluating the {self.split} split with `sousa-train eval` ...")
+        status.update(f"Evaluating the {eval_title(self.split)} with `sousa-train eval` ...")
         bar.update(total=None, progress=0)
         proc = await asyncio.create_subprocess_exec(
             *eval_command(self.run.root, self.split),
@@ -240,7 +248,9 @@ class EvalScreen(Screen[None]):
             self.list_clips(mistakes(self.data.predictions), None)
 
     def action_switch_split(self) -> None:
-        self.split = "val" if self.split == "test" else "test"
+        names = eval_names(self.run)
+        at = names.index(self.split) if self.split in names else -1
+        self.split = names[(at + 1) % len(names)]
         self.open_split()
 
     def action_export(self) -> None:
