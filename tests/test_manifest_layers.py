@@ -193,6 +193,8 @@ def test_a_run_supplies_weights_even_for_rhythmcnn(tmp_path: Path, strategy: str
     run_dir = tmp_path / "runs" / "first" / "20260101-000000-abcd"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text("{}")
+    # A run has a status too; a saved transformers folder (config.json alone) is not a run.
+    (run_dir / "status.json").write_text('{"state": "finished"}')
     path = write(
         tmp_path,
         RUNS_BASE
