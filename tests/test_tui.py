@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -344,3 +345,45 @@ async def test_mouse_highlights_rows_and_sorts_results(tmp_path: Path, manifest:
         assert app.screen.sort_column == "experiment"
         await pilot.click("#results", offset=(2, 0))
         assert results.get_cell_at((0, 0)) == "smoke"  # Z to A
+
+
+STUBBORN = """
+import pathlib, signal, sys, time
+mark = pathlib.Path(sys.argv[1])
+signal.signal(signal.SIGTERM, lambda *_: mark.write_text("SIGTERM"))  # noted, then ignored
+print("ready", flush=True)
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
+async def test_s_asks_a_run_to_stop_and_s_again_kills_one_that_does_not(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    """A run that ignores SIGTERM: the first `s` sends it SIGTERM, the second SIGKILLs it."""
+    mark = tmp_path / "signalled"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUBBORN, str(mark)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as the console launches runs
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        write_run(tmp_path / "runs", "smoke", "20260101-000000-live", state="running", pid=proc.pid)
+        app = SousaApp(manifest, tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, ("smoke", "state", "running"))
+            table_of(app).move_cursor(row=table_of(app).get_row_index("smoke"))
+            await pilot.press("s")
+            assert cell(app, "smoke", "state") == "stopping"
+            await wait_until(pilot, lambda: mark.is_file(), "the SIGTERM to arrive")
+            assert proc.poll() is None  # it ignored the request
+            await pilot.press("s")
+            assert proc.wait(timeout=60) == -signal.SIGKILL
+            assert "killed" in str(list(app._notifications)[-1].message)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
