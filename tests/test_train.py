@@ -10,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.tail import iter_events
@@ -76,6 +78,47 @@ def assert_events_whole(run: RunDir) -> list[dict]:
     return list(iter_events(run.events))
 
 
+# README, "The run directory": one row per clip with these columns.
+PREDICTION_COLUMNS = {
+    "sample_id": pa.string(),
+    "audio_path": pa.string(),
+    "label": pa.int32(),
+    "pred": pa.int32(),
+    "label_slug": pa.string(),
+    "pred_slug": pa.string(),
+    "confidence": pa.float32(),
+    "top5_ids": pa.list_(pa.int32()),
+    "top5_probs": pa.list_(pa.float32()),
+    "tempo_bpm": pa.float64(),
+    "skill_tier": pa.string(),
+    "augmentation_preset": pa.string(),
+    "soundfont": pa.string(),
+    "profile_id": pa.string(),
+    "duration_sec": pa.float64(),
+}
+
+
+def assert_prediction_columns(table: pa.Table, config: dict, split: str) -> None:
+    """Every README column with its type, and values a reader can rely on."""
+    assert {f.name: f.type for f in table.schema} == PREDICTION_COLUMNS
+    rows = table.to_pylist()
+    assert len(rows) == config["clips"][split]
+    assert len({r["sample_id"] for r in rows}) == len(rows)
+    data_root = Path(config["data_root"])
+    for r in rows:
+        assert 0 <= r["label"] < 40 and 0 <= r["pred"] < 40
+        assert (r["label_slug"], r["pred_slug"]) == (SLUGS[r["label"]], SLUGS[r["pred"]])
+        assert r["audio_path"].endswith(".flac") and (data_root / r["audio_path"]).is_file()
+        ids, probs = r["top5_ids"], r["top5_probs"]
+        assert len(ids) == len(set(ids)) == 5 and all(0 <= i < 40 for i in ids)
+        assert ids[0] == r["pred"] and probs == sorted(probs, reverse=True)
+        assert 0 < probs[-1] and sum(probs) <= 1 + 1e-5
+        assert r["confidence"] == probs[0]
+        assert r["tempo_bpm"] > 0 and r["duration_sec"] > 0
+        for key in ("skill_tier", "augmentation_preset", "soundfont", "profile_id"):
+            assert r[key], key
+
+
 def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str, str]) -> None:
     runs = tmp_path / "runs"
     result = run_smoke(runs, env)
@@ -126,17 +169,14 @@ def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str,
         out = run.eval_dir(split)
         metrics = json.loads((out / "metrics.json").read_text())
         confusion = json.loads((out / "confusion.json").read_text())
-        predictions = pq.read_table(out / "predictions.parquet").to_pylist()
+        table = pq.read_table(out / "predictions.parquet")
+        assert_prediction_columns(table, config, split)
+        predictions = table.to_pylist()
         assert len(confusion["matrix"]) == 40 and all(len(r) == 40 for r in confusion["matrix"])
         assert sum(map(sum, confusion["matrix"])) == metrics["num_clips"] == len(predictions) > 0
         correct = sum(p["label"] == p["pred"] for p in predictions)
         assert metrics["accuracy"] == pytest.approx(correct / len(predictions))
         assert metrics["checkpoint"] == "best"
-        row = predictions[0]
-        assert len(row["top5_ids"]) == 5 and row["top5_ids"][0] == row["pred"]
-        assert row["top5_probs"] == sorted(row["top5_probs"], reverse=True)
-        for key in ("sample_id", "audio_path", "tempo_bpm", "skill_tier", "augmentation_preset"):
-            assert row[key] is not None, key
         assert set(metrics["per_class"]) >= {"flam", "lesson_25"}
 
     listed = subprocess.run(
