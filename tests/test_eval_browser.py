@@ -35,6 +35,7 @@ from sousa_tui.evaluation.scores import (
     reference_clip,
     summary,
 )
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,12 +55,12 @@ async def opened(pilot, timeout: float = 120.0) -> EvalScreen:
     """Wait until the screen has shown its data (after an eval subprocess if one runs)."""
     screen = pilot.app.screen
     assert isinstance(screen, EvalScreen)
-    for _ in range(int(timeout / 0.1)):
-        if screen.data is not None:
-            await pilot.pause()
-            return screen
-        await pilot.pause(0.1)
-    raise AssertionError(f"evaluation never opened: {screen.query_one('#eval-status').render()}")
+    try:
+        await wait_until(pilot, lambda: screen.data is not None, "the evaluation", timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {screen.query_one('#eval-status').render()}") from None
+    await pilot.pause()
+    return screen
 
 
 @pytest.fixture(scope="module")
@@ -218,9 +219,9 @@ async def test_missing_split_is_evaluated_by_a_subprocess(
     shutil.rmtree(run / "eval" / "val")
     app = Host(run, "val")
     async with app.run_test(size=(140, 50)) as pilot:
-        await pilot.pause(0.5)
-        assert app.screen.query_one("#evaluating").display
         screen = await opened(pilot)
+        status = str(screen.query_one("#eval-status", Static).render())
+        assert "Evaluating the val split with `sousa-train eval`" in status
         assert screen.query_one("#views").display
         assert summary(screen.data).num_clips == len(parquet_rows(run, "val"))
         bar = screen.query_one(ProgressBar)
@@ -235,11 +236,14 @@ async def test_without_portaudio_the_ui_says_so_and_still_works(
     app = Host(smoke_run)
     async with app.run_test(size=(140, 50)) as pilot:
         screen = await opened(pilot)
-        await pilot.pause(0.3)
-        status = str(screen.query_one("#status", Static).render())
-        assert status.startswith("No audio playback") and "\n" not in status
+
+        def status() -> str:
+            return str(screen.query_one("#status", Static).render())
+
+        await wait_until(pilot, lambda: status().startswith("No audio playback"), "the notice")
+        assert "\n" not in status()
         await pilot.press("4", "p")
-        await pilot.pause(0.3)
+        await pilot.pause()
         assert str(screen.query_one("#status", Static).render()).startswith("No audio playback")
         await pilot.press("2", "enter")
         assert screen.query_one("#views").active == "mistakes"
@@ -264,9 +268,10 @@ async def test_unreadable_predictions_are_named_with_what_to_do(tmp_path: Path) 
     (run / "eval" / "test" / "predictions.parquet").write_bytes(b"PAR1 not really")
     app = Host(run)
     async with app.run_test(size=(140, 50)) as pilot:
-        await pilot.pause(0.5)
-        message = str(app.screen.query_one("#eval-status", Static).render())
-        assert str(run / "eval" / "test" / "predictions.parquet") in message
+        path = str(run / "eval" / "test" / "predictions.parquet")
+        status = app.screen.query_one("#eval-status", Static)
+        await wait_until(pilot, lambda: path in str(status.render()), "the error")
+        message = str(status.render())
         assert "sousa-train eval" in message
 
 
@@ -276,10 +281,7 @@ async def test_a_failing_eval_subprocess_shows_its_error(tmp_path: Path) -> None
     app = Host(run)
     async with app.run_test(size=(140, 50)) as pilot:
         status = app.screen.query_one("#eval-status", Static)
-        for _ in range(600):
-            if "failed" in str(status.render()):
-                break
-            await pilot.pause(0.1)
+        await wait_until(pilot, lambda: "failed" in str(status.render()), "the failure")
         assert "failed (exit code 1)" in str(status.render())
         output = str(app.screen.query_one("#eval-output", Static).render())
         assert "config.json" in output and not app.screen.query_one("#views").display
@@ -329,8 +331,9 @@ def test_matrix_screen_snapshot(
 
     async def open_matrix(pilot) -> None:
         screen = await opened(pilot)
-        while not str(screen.query_one("#status", Static).render()):
-            await pilot.pause(0.05)
+        await wait_until(
+            pilot, lambda: str(screen.query_one("#status", Static).render()), "the status line"
+        )
         await pilot.press("2", "down", "down", "right")
         await pilot.pause()
 
@@ -394,10 +397,9 @@ async def test_e_on_the_console_opens_the_latest_run_and_escape_returns(smoke_ru
     app = SousaApp(load_manifest(REPO / "experiments.toml"), smoke_run.parent.parent)
     async with app.run_test(size=(140, 50)) as pilot:
         table = app.screen.query_one(ExperimentsTable)
-        for _ in range(100):
-            if table.row_count and app.session.latest("smoke") is not None:
-                break
-            await pilot.pause(0.1)
+        await wait_until(
+            pilot, lambda: table.row_count and app.session.latest("smoke") is not None, "the run"
+        )
         table.move_cursor(row=table.get_row_index("demo-quick"))
         await pilot.press("e")  # no run: a warning, no screen change
         assert not isinstance(app.screen, EvalScreen)

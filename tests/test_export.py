@@ -37,7 +37,7 @@ def _cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,  # a smoke run is ~16 s alone, minutes on a loaded machine
         cwd=tmp,
     )
 

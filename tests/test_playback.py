@@ -21,6 +21,7 @@ from textual.widgets import Static
 
 from sousa_train.rudiments import class_id
 from sousa_tui.evaluation import EvalScreen
+from tests.waiting import wait_for, wait_until
 
 SINK = "sousa_test"
 RATE = 44100
@@ -91,7 +92,25 @@ class Recording:
         # Small fragments: parec's default (about 2 s) loses its unflushed tail when stopped.
         cmd += [f"--rate={RATE}", "--channels=1", "--latency-msec=20"]
         self.proc = subprocess.Popen(cmd, env=env, stdout=open(path, "wb"))
-        time.sleep(0.3)  # connected before anything plays
+        wait_for(lambda: self.connected(env), "parec to connect to the sink's monitor", 30)
+
+    def connected(self, env: dict[str, str]) -> bool:
+        """The server lists parec's stream, so nothing played from now on is missed."""
+        assert self.proc.poll() is None, "parec exited"
+        listed = subprocess.run(
+            ["pactl", "list", "source-outputs"], env=env, capture_output=True, text=True
+        ).stdout
+        return f'application.process.id = "{self.proc.pid}"' in listed
+
+    def seconds(self) -> float:
+        """How much the monitor has recorded so far (it records silence too)."""
+        return self.path.stat().st_size / 4 / RATE
+
+    def loud_seconds(self) -> float:
+        """Seconds from the first audible sample to the end of the recording so far."""
+        sound = np.fromfile(self.path, dtype=np.float32)
+        loud = np.flatnonzero(np.abs(sound) > 1e-3)
+        return 0.0 if loud.size == 0 else (len(sound) - loud[0]) / RATE
 
     def stop(self) -> np.ndarray:
         self.proc.terminate()
@@ -182,13 +201,6 @@ class Host(App[None]):
         self.push_screen(EvalScreen(self.run_dir))
 
 
-async def until(pilot, predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
-
-
 def status(screen: EvalScreen) -> str:
     return str(screen.query_one("#status", Static).render())
 
@@ -197,9 +209,9 @@ async def play_from_mistakes(pilot, key: str) -> EvalScreen:
     """Open the mistakes tab once loaded, press ``key``, and wait for the playing indicator."""
     screen = pilot.app.screen
     assert isinstance(screen, EvalScreen)
-    await until(pilot, lambda: screen.data is not None, 30)
+    await wait_until(pilot, lambda: screen.data is not None, "the predictions", 60)
     await pilot.press("4", key)
-    await until(pilot, lambda: status(screen).startswith("▶ playing"), 10)
+    await wait_until(pilot, lambda: status(screen).startswith("▶ playing"), "playing", 30)
     return screen
 
 
@@ -210,9 +222,8 @@ async def test_p_plays_the_mistake_and_sound_comes_out(
     async with Host(run).run_test(size=(140, 40)) as pilot:
         screen = await play_from_mistakes(pilot, "p")
         assert MISTAKE in status(screen)
-        await until(pilot, lambda: not screen.player.playing, len(clip) / RATE + 10)
-        await pilot.pause(0.4)
-        assert status(screen) == ""  # the indicator goes when the clip ends
+        await wait_until(pilot, lambda: not screen.player.playing, "the end", len(clip) / RATE + 30)
+        await wait_until(pilot, lambda: status(screen) == "", "the indicator to go", 30)
     sound = recording.stop()
     assert np.sqrt(np.mean(sound**2)) > 0.01, "only silence reached the sink"
     assert segment_match(sound, clip) > 0.9
@@ -227,11 +238,12 @@ async def test_b_plays_a_correct_clip_of_the_predicted_rudiment_and_p_stops_it(
         assert REFERENCE in status(screen) and "classified correctly" in status(screen)
         await pilot.press("1")  # the UI answers while the clip plays
         assert screen.query_one("#views").active == "summary"
-        await pilot.pause(1.0)
+        await wait_until(pilot, lambda: recording.loud_seconds() >= 1.0, "a second of sound", 60)
         await pilot.press("p")
-        await until(pilot, lambda: status(screen).startswith("■ stopped"), 5)
+        await wait_until(pilot, lambda: status(screen).startswith("■ stopped"), "the stop", 30)
         assert not screen.player.playing
-        await pilot.pause(1.5)
+        stopped_at = recording.seconds()  # then 1.5 s more of the monitor: silence, if stopped
+        await wait_until(pilot, lambda: recording.seconds() >= stopped_at + 1.5, "1.5 s more", 60)
     sound, reference = recording.stop(), sounds[REFERENCE]
     assert segment_match(sound, reference[:RATE], seconds=0.25) > 0.9
     # Whole, not in pieces: a dropout can only lower a match, so this needs no allowance.

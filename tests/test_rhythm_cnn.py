@@ -61,16 +61,19 @@ def test_learns_a_rhythm_a_time_average_cannot_see() -> None:
             x[i] += 0.1 * torch.randn(32, 160)
         return x
 
-    even = torch.cat([clicks(8, False, 16), clicks(16, True, 16)])
+    def both(n: int) -> torch.Tensor:
+        return torch.cat([clicks(8, False, n), clicks(16, True, n)])
+
+    train, held_out = both(16), both(32)  # held-out: new phases and noise, never trained on
     label = torch.cat([torch.zeros(16), torch.ones(16)]).long()
     net = RhythmCNN(*VARIANTS["tiny"], num_classes=2)
     opt = torch.optim.AdamW(net.parameters(), 1e-2)
     for _ in range(40):
-        loss = torch.nn.functional.cross_entropy(net(even), label)
+        loss = torch.nn.functional.cross_entropy(net(train), label)
         opt.zero_grad()
         loss.backward()
         opt.step()
     net.eval()
     with torch.no_grad():
-        accuracy = (net(even).argmax(1) == label).float().mean()
-    assert accuracy == 1.0
+        accuracy = (net(held_out).argmax(1) == label.repeat_interleave(2)).float().mean()
+    assert accuracy >= 0.95

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import lightning as L
 import pytest
 import torch
 from peft import PeftModel
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -91,7 +93,7 @@ def lora_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     env = {**os.environ, "SOUSA_CACHE_DIR": str(root / "cache")}
     command = [sys.executable, "-m", "sousa_train.cli", "run", "beats-lora"]
     command += ["--manifest", str(manifest), "--runs-dir", str(runs)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = find_runs(runs, "beats-lora")
     return weights, run.root
@@ -125,3 +127,33 @@ def test_saved_adapter_reloads_to_the_same_predictions(lora_run: tuple[Path, Pat
     wave = torch.randn(3, 32000)
     with torch.no_grad():
         torch.testing.assert_close(fresh.eval()(wave), reference(wave))
+
+
+def test_export_merges_the_lora_adapters_and_atol_refuses_a_file_that_differs(
+    lora_run: tuple[Path, Path],
+) -> None:
+    """`export --merge-adapters` on the real LoRA run, with an --atol no float file can meet."""
+    _, root = lora_run
+    out = root.parents[2] / "merged.onnx"
+    env = {**os.environ, "SOUSA_CACHE_DIR": str(root.parents[2] / "cache")}
+    command = [sys.executable, "-m", "sousa_train.cli", "export", str(root), "--onnx", str(out)]
+    done = subprocess.run(
+        [*command, "--merge-adapters", "--atol", "1e-30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    found = re.search(r"(\d+) adapter layers merged.* max abs diff (\S+)", done.stdout)
+    assert found, done.stdout
+    run = RunDir(root)
+    model = load_classifier(load_run_config(run), run.best_ckpt)
+    assert int(found[1]) == sum(isinstance(m, BaseTunerLayer) for m in model.modules()) > 0
+    diff = float(found[2])
+    assert 0 < diff <= 1e-4  # merged, the file still matches the adapters as trained
+    assert (
+        f"\nsousa-train: {out}: outputs differ from PyTorch by {diff:.3g}, more than --atol 1e-30;"
+        in f"\n{done.stderr}"
+    )
+    assert "do not deploy this file" in done.stderr

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
-import time
+from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.tail import iter_events
+from tests.conftest import damage_audio, write_tone_set
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "experiments.toml"
+RUN_DEADLINE = 900  # seconds: a smoke run takes ~16 s alone, minutes on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,7 @@ def run_smoke(runs: Path, env: dict[str, str], *extra: str) -> subprocess.Comple
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=RUN_DEADLINE,
         cwd=runs.parent,
     )
 
@@ -60,13 +66,9 @@ def only_run(runs: Path) -> RunDir:
     return found[0]
 
 
-def wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+def first_metric_logged(runs: Path) -> bool:
+    found = find_runs(runs, "smoke")
+    return bool(found) and any(e["kind"] == "metric" for e in iter_events(found[0].events))
 
 
 def assert_events_whole(run: RunDir) -> list[dict]:
@@ -74,6 +76,50 @@ def assert_events_whole(run: RunDir) -> list[dict]:
     for line in lines:
         json.loads(line)
     return list(iter_events(run.events))
+
+
+# `sousa-train runs`, README "Commands": state, step, best validation and test balanced accuracy.
+RUNS_HEADER = ["experiment", "run", "state", "step", "best", "val", "bal.acc", "test", "bal.acc"]
+
+# README, "The run directory": one row per clip with these columns.
+PREDICTION_COLUMNS = {
+    "sample_id": pa.string(),
+    "audio_path": pa.string(),
+    "label": pa.int32(),
+    "pred": pa.int32(),
+    "label_slug": pa.string(),
+    "pred_slug": pa.string(),
+    "confidence": pa.float32(),
+    "top5_ids": pa.list_(pa.int32()),
+    "top5_probs": pa.list_(pa.float32()),
+    "tempo_bpm": pa.float64(),
+    "skill_tier": pa.string(),
+    "augmentation_preset": pa.string(),
+    "soundfont": pa.string(),
+    "profile_id": pa.string(),
+    "duration_sec": pa.float64(),
+}
+
+
+def assert_prediction_columns(table: pa.Table, config: dict, split: str) -> None:
+    """Every README column with its type, and values a reader can rely on."""
+    assert {f.name: f.type for f in table.schema} == PREDICTION_COLUMNS
+    rows = table.to_pylist()
+    assert len(rows) == config["clips"][split]
+    assert len({r["sample_id"] for r in rows}) == len(rows)
+    data_root = Path(config["data_root"])
+    for r in rows:
+        assert 0 <= r["label"] < 40 and 0 <= r["pred"] < 40
+        assert (r["label_slug"], r["pred_slug"]) == (SLUGS[r["label"]], SLUGS[r["pred"]])
+        assert r["audio_path"].endswith(".flac") and (data_root / r["audio_path"]).is_file()
+        ids, probs = r["top5_ids"], r["top5_probs"]
+        assert len(ids) == len(set(ids)) == 5 and all(0 <= i < 40 for i in ids)
+        assert ids[0] == r["pred"] and probs == sorted(probs, reverse=True)
+        assert probs[-1] > 0 and sum(probs) <= 1 + 1e-5
+        assert r["confidence"] == probs[0]
+        assert r["tempo_bpm"] > 0 and r["duration_sec"] > 0
+        for key in ("skill_tier", "augmentation_preset", "soundfont", "profile_id"):
+            assert r[key], key
 
 
 def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str, str]) -> None:
@@ -126,17 +172,14 @@ def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str,
         out = run.eval_dir(split)
         metrics = json.loads((out / "metrics.json").read_text())
         confusion = json.loads((out / "confusion.json").read_text())
-        predictions = pq.read_table(out / "predictions.parquet").to_pylist()
+        table = pq.read_table(out / "predictions.parquet")
+        assert_prediction_columns(table, config, split)
+        predictions = table.to_pylist()
         assert len(confusion["matrix"]) == 40 and all(len(r) == 40 for r in confusion["matrix"])
         assert sum(map(sum, confusion["matrix"])) == metrics["num_clips"] == len(predictions) > 0
         correct = sum(p["label"] == p["pred"] for p in predictions)
         assert metrics["accuracy"] == pytest.approx(correct / len(predictions))
         assert metrics["checkpoint"] == "best"
-        row = predictions[0]
-        assert len(row["top5_ids"]) == 5 and row["top5_ids"][0] == row["pred"]
-        assert row["top5_probs"] == sorted(row["top5_probs"], reverse=True)
-        for key in ("sample_id", "audio_path", "tempo_bpm", "skill_tier", "augmentation_preset"):
-            assert row[key] is not None, key
         assert set(metrics["per_class"]) >= {"flam", "lesson_25"}
 
     listed = subprocess.run(
@@ -145,7 +188,17 @@ def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str,
         text=True,
         env=env,
     )
-    assert "smoke" in listed.stdout and "finished" in listed.stdout
+    header, row = listed.stdout.splitlines()
+    assert header.split() == RUNS_HEADER
+    end = events[-1]
+    assert row.split() == [
+        "smoke",
+        run.run_id,
+        "finished",
+        str(end["step"]),
+        f"{max(e['val/balanced_accuracy'] for e in epochs):.4f}",
+        f"{end['test_balanced_accuracy']:.4f}",
+    ]
 
     again = subprocess.run(
         [
@@ -162,7 +215,7 @@ def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str,
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=RUN_DEADLINE,
     )
     assert again.returncode == 0, again.stderr
     assert json.loads((run.eval_dir("val") / "metrics.json").read_text())["checkpoint"] == "last"
@@ -192,10 +245,10 @@ def test_sigkill_mid_run_then_resume_in_the_same_directory(
                 for e in iter_events(found[0].events)
             )
 
-        wait_for(saved_last)
+        wait_for(saved_last, "last.ckpt", RUN_DEADLINE)
         proc.send_signal(signal.SIGKILL)
     finally:
-        proc.wait(timeout=30)
+        proc.wait(timeout=300)
     run = only_run(runs)
     assert json.loads(run.status.read_text())["state"] == "running"  # as the kill left it
     steps_before = max(e.get("step", 0) for e in iter_events(run.events))
@@ -228,15 +281,10 @@ def test_sigterm_saves_a_checkpoint_and_ends_as_stopped(
     )
     try:
         wait_for(
-            lambda: (
-                bool(find_runs(runs, "smoke"))
-                and any(
-                    e["kind"] == "metric" for e in iter_events(find_runs(runs, "smoke")[0].events)
-                )
-            )
+            lambda: proc.poll() is not None or first_metric_logged(runs), "a metric", RUN_DEADLINE
         )
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
+        code = proc.wait(timeout=300)
     finally:
         proc.kill()
     assert code == 128 + signal.SIGTERM
@@ -273,3 +321,154 @@ def test_divergence_fails_the_run_naming_the_step(tmp_path: Path, env: dict[str,
     errors = [e for e in iter_events(run.events) if e["kind"] == "error"]
     assert len(errors) == 1 and "diverged" in errors[0]["message"]
     assert "Traceback" in run.log.read_text()
+
+
+def test_ctrl_c_stops_then_resume_is_refused_while_live_or_changed_then_resumes(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        train_cmd(runs, "train.max_epochs=3"),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C signals the terminal's whole process group
+    )
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or first_metric_logged(runs), "a metric", RUN_DEADLINE
+        )
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code == 128 + signal.SIGINT
+    run = only_run(runs)
+    status_text = run.status.read_text()
+    assert json.loads(status_text)["state"] == "stopped" and run.last_ckpt.is_file()
+    last = assert_events_whole(run)[-1]
+    assert last["kind"] == "end" and last["reason"] == "stopped"
+    assert "received SIGINT: stopping after this batch" in run.log.read_text()
+
+    changed = run_smoke(runs, env, "train.max_epochs=3", "optim.lr=0.5")
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert changed.stderr.startswith(f"sousa-train: {run.config}: the unfinished run was started")
+    assert "different settings" in changed.stderr and "--fresh" in changed.stderr
+
+    # The run as a live process leaves it: running, with a pid that exists (this one).
+    live = {**json.loads(status_text), "state": "running", "pid": os.getpid()}
+    run.status.write_text(json.dumps(live))
+    busy = run_smoke(runs, env, "train.max_epochs=3")
+    assert busy.returncode == 1, busy.stdout + busy.stderr
+    assert busy.stderr.startswith(f"sousa-train: {run.root}: this experiment is already running")
+    assert f"as pid {os.getpid()}" in busy.stderr and "--fresh" in busy.stderr
+    run.status.write_text(status_text)
+    assert [e["kind"] for e in iter_events(run.events)].count("start") == 1  # neither touched it
+
+    resumed = run_smoke(runs, env, "train.max_epochs=3")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert only_run(runs).root == run.root
+    events = assert_events_whole(run)
+    assert [e["resumed"] for e in events if e["kind"] == "start"] == [False, True]
+    assert json.loads(run.status.read_text())["state"] == "finished"
+    assert max(e["epoch"] for e in events if e["kind"] == "epoch") == 2
+
+
+def test_early_stopping_fires_when_validation_stops_improving(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """With lr 0 the weights never change, so val balanced accuracy cannot keep improving."""
+    runs = tmp_path / "runs"
+    result = run_smoke(
+        runs,
+        env,
+        "optim.lr=0",
+        "train.early_stop_patience=1",
+        "train.max_epochs=8",
+        "augment.freq_masks=0",
+        "augment.time_masks=0",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = only_run(runs)
+    events = assert_events_whole(run)
+    assert events[-1]["kind"] == "end" and events[-1]["reason"] == "early_stopped"
+    assert json.loads(run.status.read_text())["reason"] == "early_stopped"
+    scores = [e["val/balanced_accuracy"] for e in events if e["kind"] == "epoch"]
+    assert 2 <= len(scores) < 8  # stopped before max_epochs
+    assert scores[-1] <= max(scores[:-1])  # the last epoch brought no gain
+
+
+def test_accumulation_mixup_and_time_stretch_inside_a_real_fit(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Two batches per optimiser step: half the steps (mixup and time stretch on too; what
+    they do to a batch inside the fit is checked in test_augment.py)."""
+    runs = tmp_path / "runs"
+    result = run_smoke(
+        runs,
+        env,
+        "optim.accumulate_grad_batches=2",
+        "augment.mixup_alpha=0.4",
+        "augment.time_stretch=0.1",
+        "train.log_every_steps=1",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = only_run(runs)
+    config = json.loads(run.config.read_text())
+    assert config["experiment"]["optim"]["accumulate_grad_batches"] == 2
+    batches = math.ceil(config["clips"]["train"] / config["experiment"]["loader"]["batch_size"])
+    epochs = config["experiment"]["train"]["max_epochs"]
+    events = assert_events_whole(run)
+    assert events[-1]["kind"] == "end" and events[-1]["step"] == epochs * math.ceil(batches / 2)
+    assert {e["total_steps"] for e in events if e["kind"] == "metric"} == {
+        epochs * math.ceil(batches / 2)
+    }
+    assert all(math.isfinite(e["train/loss"]) for e in events if e["kind"] == "metric")
+
+
+CORRUPT_MANIFEST = """
+[datasets.tones]
+path = "{root}"
+
+[experiments.smoke]
+model = "efficientat"
+variant = "tiny"
+strategy = "from_scratch"
+data = "tones"
+train = {{ max_epochs = 2, early_stop_patience = 0, log_every_steps = 1 }}
+loader = {{ batch_size = 4, num_workers = 0, clip_seconds = 1.0, eval_hop_seconds = 1.0 }}
+"""
+
+
+def test_corrupt_clips_met_in_training_are_skipped_and_counted(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    root = write_tone_set(tmp_path / "tones", ["flam", "drag", "lesson_25"], per_split=3)
+    train = sorted((root / "audio").rglob("train_*.flac"))
+    broken = damage_audio(train)
+    manifest = tmp_path / "experiments.toml"
+    manifest.write_text(CORRUPT_MANIFEST.format(root=root))
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "sousa_train.cli", "run", "smoke", "--manifest", str(manifest)]
+    result = subprocess.run(
+        [*cmd, "--runs-dir", str(runs)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_DEADLINE,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = only_run(runs)
+    events = assert_events_whole(run)
+    skipped = [p for e in events if e["kind"] == "skip" for p in e["paths"]]
+    # Each of the four broken training clips is met once per epoch, and nothing else is.
+    assert Counter(Path(p).name for p in skipped) == {p.name: 2 for p in broken.values()}
+    assert events[-1]["kind"] == "end" and json.loads(run.status.read_text())["state"] == "finished"
+    log_text = run.log.read_text()
+    assert all(f"skipping clip {p}" in log_text for p in broken.values())
+    evals = {e["split"]: e for e in events if e["kind"] == "eval"}
+    assert evals["test"]["num_clips"] == 9  # the intact splits are scored whole

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Log
+from textual.widgets.data_table import CellDoesNotExist
 
 from sousa_train.config.manifest import Manifest, load_manifest
 from sousa_train.rundir.layout import RunDir, write_json_atomic
@@ -27,6 +30,7 @@ from sousa_tui.screens.results import ResultsScreen
 from sousa_tui.state.catalog import RunCatalog
 from sousa_tui.widgets.charts import MetricChart
 from sousa_tui.widgets.experiments import ExperimentsTable
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_767_225_600.0  # fixed event times: wall times and snapshots never change
@@ -111,19 +115,33 @@ def table_of(app: SousaApp) -> ExperimentsTable:
     return app.screen.query_one(ExperimentsTable)
 
 
-async def settle(pilot, seconds: float = 0.8) -> None:
-    """Let the file worker read and the UI draw at least once, charts included."""
-    await pilot.pause(seconds)
+def cell(app: SousaApp, name: str, column: str) -> str | None:
+    """What the experiments table shows, or None while there is no such table or row yet."""
+    try:
+        return str(table_of(app).get_cell(name, column))
+    except (CellDoesNotExist, NoMatches):
+        return None
+
+
+async def settle(pilot, *shown: tuple[str, str, str]) -> None:
+    """Wait until the table shows each (experiment, column, value), then for the charts:
+    the file worker has read those runs and the UI has drawn them."""
+    app = pilot.app
+    await wait_until(
+        pilot,
+        lambda: all(cell(app, *s[:2]) == s[2] for s in shown) and cell(app, "smoke", "state"),
+        f"the table to show {shown}",
+    )
     await charts_drawn(pilot)
 
 
 async def charts_drawn(pilot) -> None:
     """Charts build in threads; wait until each shows its newest data."""
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if not any(chart.pending for chart in pilot.app.screen.query(MetricChart)):
-            return
-    raise AssertionError("charts never finished drawing")
+    await wait_until(
+        pilot,
+        lambda: not any(chart.pending for chart in pilot.app.screen.query(MetricChart)),
+        "the charts to finish drawing",
+    )
 
 
 def test_console_import_pulls_in_no_torch() -> None:
@@ -148,18 +166,14 @@ async def test_experiments_pane_shows_latest_run_state_and_metrics(
     log.event("metric", step=5, total_steps=20, epoch=0, **{"train/loss": 3.0})
     app = SousaApp(manifest, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle(pilot, ("smoke", "state", "running"), ("smoke", "done", "25%"))
         table = table_of(app)
         assert table.row_count == len(manifest.experiments)
-        assert table.get_cell("smoke", "state") == "running"
-        assert table.get_cell("smoke", "done") == "25%"
         log.event("epoch", epoch=0, step=20, **{"val/balanced_accuracy": 0.5})
         log.event("eval", split="test", balanced_accuracy=0.42)
         log.status("finished")
-        await settle(pilot, 1.3)
-        assert table.get_cell("smoke", "state") == "finished"
+        await settle(pilot, ("smoke", "state", "finished"), ("smoke", "test", "0.4200"))
         assert table.get_cell("smoke", "best val") == "0.5000"
-        assert table.get_cell("smoke", "test") == "0.4200"
         assert table.get_cell("demo-quick", "state") == "-"
         await pilot.press("q")
     assert not app.is_running
@@ -171,9 +185,8 @@ async def test_runs_from_elsewhere_are_listed_and_read_only(
     write_run(tmp_path, "cloud-mn10", "20260101-000000-aaaa", test=0.61)
     app = SousaApp(manifest, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle(pilot, ("cloud-mn10", "test", "0.6100"))
         table = table_of(app)
-        assert table.get_cell("cloud-mn10", "test") == "0.6100"
         table.move_cursor(row=table.get_row_index("cloud-mn10"))
         await pilot.press("enter")
         await pilot.pause()
@@ -223,7 +236,7 @@ async def test_quit_asks_first_while_a_run_is_live(tmp_path: Path, manifest: Man
     write_run(tmp_path, "smoke", "20260101-000000-live", state="running", pid=os.getpid())
     app = SousaApp(manifest, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle(pilot, ("smoke", "state", "running"))
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
         assert "smoke" in app.screen.question and "keep running" in app.screen.question
@@ -242,7 +255,7 @@ async def test_overlay_axis_and_smoothing_redraw_the_charts(
     write_run(tmp_path, "demo-quick", "20260101-000000-bbbb", scale=2.0)
     app = SousaApp(manifest, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle(pilot, ("smoke", "test", "0.5000"), ("demo-quick", "test", "0.5000"))
         loss = app.screen.query_one("#chart-0", MetricChart)
         assert "train" in loss.text and "smoke" not in loss.text
         await pilot.press("space", "down")  # select smoke, move to demo-quick
@@ -253,7 +266,7 @@ async def test_overlay_axis_and_smoothing_redraw_the_charts(
         assert "wall time (s)" in loss.text
         assert "smoothing 0.8" in app.screen.sub_title
         log = app.screen.query_one("#log", Log)
-        assert log.lines[-1].endswith("line 29")
+        await wait_until(pilot, lambda: log.lines and log.lines[-1].endswith("line 29"), "log")
 
 
 async def test_results_table_ranks_runs_and_sorts_by_any_column(
@@ -264,7 +277,7 @@ async def test_results_table_ranks_runs_and_sorts_by_any_column(
     write_run(tmp_path, "smoke", "20260102-000000-cccc", test=None, state="stopped")
     app = SousaApp(manifest, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle(pilot, ("smoke", "state", "stopped"), ("demo-quick", "test", "0.8000"))
         await pilot.press("t")
         screen = app.screen
         assert isinstance(screen, ResultsScreen)
@@ -302,7 +315,12 @@ def test_screen_snapshots(
     snap_compare, tmp_path: Path, manifest: Manifest, keys: tuple[str, ...]
 ) -> None:
     async def press(pilot) -> None:
-        await settle(pilot)
+        await settle(
+            pilot,
+            ("smoke", "test", "0.5500"),
+            ("demo-quick", "test", "0.8300"),
+            ("efficientat-mn04", "state", "stopped"),
+        )
         await pilot.press(*keys)
         await charts_drawn(pilot)
 
@@ -314,7 +332,7 @@ async def test_mouse_highlights_rows_and_sorts_results(tmp_path: Path, manifest:
     write_run(tmp_path, "demo-quick", "20260101-000000-bbbb", test=0.8)
     app = SousaApp(manifest, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await settle(pilot, ("smoke", "test", "0.3000"), ("demo-quick", "test", "0.8000"))
         table = table_of(app)
         await pilot.click(ExperimentsTable, offset=(5, 3))  # header, smoke, demo-quick
         assert table.highlighted == "efficientat-mn04"
@@ -327,3 +345,43 @@ async def test_mouse_highlights_rows_and_sorts_results(tmp_path: Path, manifest:
         assert app.screen.sort_column == "experiment"
         await pilot.click("#results", offset=(2, 0))
         assert results.get_cell_at((0, 0)) == "smoke"  # Z to A
+
+
+STUBBORN = """
+import pathlib, signal, sys, time
+mark = pathlib.Path(sys.argv[1])
+signal.signal(signal.SIGTERM, lambda *_: mark.write_text("SIGTERM"))  # noted, then ignored
+print("ready", flush=True)
+time.sleep(300)  # resumed after the handler (PEP 475); gone after 5 minutes at most
+"""
+
+
+async def test_s_asks_a_run_to_stop_and_s_again_kills_one_that_does_not(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    """A run that ignores SIGTERM: the first `s` sends it SIGTERM, the second SIGKILLs it."""
+    mark = tmp_path / "signalled"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUBBORN, str(mark)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as the console launches runs
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        write_run(tmp_path / "runs", "smoke", "20260101-000000-live", state="running", pid=proc.pid)
+        app = SousaApp(manifest, tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, ("smoke", "state", "running"))
+            table_of(app).move_cursor(row=table_of(app).get_row_index("smoke"))
+            await pilot.press("s")
+            assert cell(app, "smoke", "state") == "stopping"
+            await wait_until(pilot, lambda: mark.is_file(), "the SIGTERM to arrive")
+            assert proc.poll() is None  # it ignored the request
+            await pilot.press("s")
+            assert proc.wait(timeout=60) == -signal.SIGKILL
+            assert "killed" in str(list(app._notifications)[-1].message)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -6,12 +6,12 @@ and a run started outside the console, picked up on opening, then killed from ou
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.tail import iter_events
 from sousa_tui.app import SousaApp
 from sousa_tui.widgets.experiments import ExperimentsTable
+from tests.waiting import wait_for, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (150, 45)
@@ -52,16 +53,6 @@ def manifest_path(tmp_path: Path) -> Path:
     return path
 
 
-async def wait_until(
-    pilot, condition: Callable[[], object], what: str, timeout: float = 120
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.2)
-
-
 def highlight(app: SousaApp, name: str) -> ExperimentsTable:
     table = app.screen.query_one(ExperimentsTable)
     table.move_cursor(row=table.get_row_index(name))
@@ -70,6 +61,10 @@ def highlight(app: SousaApp, name: str) -> ExperimentsTable:
 
 def panel_text(app: SousaApp, widget_id: str) -> str:
     return str(app.screen.query_one(widget_id, Static).render())
+
+
+def log_has(app: SousaApp, text: str) -> bool:
+    return any(text in line for line in app.screen.query_one("#log", Log).lines)
 
 
 async def test_launch_watch_stop_queue_crash_resume_kill(
@@ -107,9 +102,10 @@ async def test_launch_watch_stop_queue_crash_resume_kill(
         await wait_until(
             pilot, lambda: table.get_cell("broken", "state") == "failed", "the crash", 60
         )
-        await pilot.pause(0.6)
-        assert "data set folder not found" in panel_text(app, "#run-error")
-        assert any("DatasetError" in line for line in app.screen.query_one("#log", Log).lines)
+        await wait_until(
+            pilot, lambda: "data set folder not found" in panel_text(app, "#run-error"), "why"
+        )
+        await wait_until(pilot, lambda: log_has(app, "DatasetError"), "the log's traceback")
 
         highlight(app, "smoke")
         await pilot.press("r")
@@ -120,7 +116,9 @@ async def test_launch_watch_stop_queue_crash_resume_kill(
 
         await pilot.press("k")
         await wait_until(pilot, lambda: smoke().state == "failed", "the kill")
-        assert "ended without a final status" in panel_text(app, "#run-error")
+        await wait_until(
+            pilot, lambda: "ended without a final status" in panel_text(app, "#run-error"), "why"
+        )
         assert app.is_running
 
 
@@ -138,12 +136,18 @@ async def test_reopening_finds_a_run_in_progress_and_a_kill_from_outside(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        deadline = time.monotonic() + 120
-        while not any(
-            e["kind"] == "metric" for r in find_runs(runs, "smoke") for e in iter_events(r.events)
-        ):
-            assert time.monotonic() < deadline and proc.poll() is None, "the run never logged"
-            time.sleep(0.2)
+        wait_for(
+            lambda: (
+                proc.poll() is not None
+                or any(
+                    e["kind"] == "metric"
+                    for r in find_runs(runs, "smoke")
+                    for e in iter_events(r.events)
+                )
+            ),
+            "the run's first metric",
+        )
+        assert proc.poll() is None, "the run ended before it logged a metric"
 
         app = SousaApp(load_manifest(manifest), runs)
         async with app.run_test(size=SIZE) as pilot:
@@ -154,11 +158,9 @@ async def test_reopening_finds_a_run_in_progress_and_a_kill_from_outside(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             await wait_until(pilot, lambda: table.get_cell("smoke", "state") == "failed", "failed")
-            await pilot.pause(0.6)
-            assert f"process {proc.pid} ended without a final status" in panel_text(
-                app, "#run-error"
-            )
-            assert any("run directory" in line for line in app.screen.query_one("#log", Log).lines)
+            why = f"process {proc.pid} ended without a final status"
+            await wait_until(pilot, lambda: why in panel_text(app, "#run-error"), "why")
+            await wait_until(pilot, lambda: log_has(app, "run directory"), "the log tail")
 
             await pilot.press("f")  # a fresh run, one key away
             await wait_until(pilot, lambda: len(find_runs(runs, "smoke")) == 2, "a fresh run dir")
@@ -180,8 +182,75 @@ async def test_a_launch_that_dies_before_its_run_dir_shows_its_output(
         table = highlight(app, "smoke")
         await pilot.press("enter")
         await wait_until(pilot, lambda: table.get_cell("smoke", "state") == "-", "the exit", 60)
-        await pilot.pause(0.6)
+        await wait_until(
+            pilot, lambda: "before its run started" in panel_text(app, "#run-error"), "why"
+        )
         error = panel_text(app, "#run-error")
         assert "exited with code 2 before its run started" in error
         assert str(manifest_path) in error
         assert app.is_running
+
+
+TWO_BROKEN = """
+[defaults]
+strategy = "from_scratch"
+
+[datasets.missing]
+path = "/nonexistent/sousa-set"
+
+[experiments.broken-a]
+model = "efficientat"
+variant = "tiny"
+data = "missing"
+
+[experiments.broken-b]
+model = "efficientat"
+variant = "tiny"
+data = "missing"
+"""
+
+
+def status_of(runs: Path, name: str) -> list[dict]:
+    return [json.loads(r.status.read_text()) for r in find_runs(runs, name)]
+
+
+async def test_plus_minus_set_how_many_start_and_s_unqueues(tmp_path: Path) -> None:
+    """Two runs that fail after a few seconds of imports: with `+` they overlap, with `-` the
+    second waits, and `s` on the waiting row takes it out of the queue for good."""
+    manifest = tmp_path / "experiments.toml"
+    manifest.write_text(TWO_BROKEN)
+    runs = tmp_path / "runs"
+    app = SousaApp(load_manifest(manifest), runs)
+    async with app.run_test(size=SIZE) as pilot:
+        launcher = app.session.launcher
+        await wait_until(pilot, lambda: app.screen.query_one(ExperimentsTable).row_count, "rows")
+        await pilot.press("plus")
+        assert launcher.max_parallel == 2 and "2 at once" in app.screen.sub_title
+        for name in ("broken-a", "broken-b"):
+            highlight(app, name)
+            await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: all(
+                s and s[0]["state"] == "failed"
+                for s in (status_of(runs, "broken-a"), status_of(runs, "broken-b"))
+            ),
+            "both runs to fail",
+        )
+        (a,), (b,) = status_of(runs, "broken-a"), status_of(runs, "broken-b")
+        assert b["started"] < a["updated"] and a["started"] < b["updated"]  # they overlapped
+
+        await wait_until(pilot, lambda: not launcher.running, "both processes reaped")
+        await pilot.press("minus")
+        assert launcher.max_parallel == 1 and "1 at once" in app.screen.sub_title
+        table = highlight(app, "broken-a")
+        await pilot.press("enter")
+        table = highlight(app, "broken-b")
+        await pilot.press("enter")
+        assert table.get_cell("broken-b", "state") == "queued"
+        await pilot.press("s")
+        assert "removed from the queue" in str(list(app._notifications)[-1].message)
+        assert not launcher.queue and table.get_cell("broken-b", "state") == "failed"
+        await wait_until(pilot, lambda: len(status_of(runs, "broken-a")) == 2, "a's rerun")
+        await wait_until(pilot, lambda: not launcher.running, "a's rerun to end")
+        assert len(find_runs(runs, "broken-b")) == 1  # never started again
