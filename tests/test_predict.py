@@ -24,6 +24,7 @@ from sousa_train.data.audio import window_starts
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.tail import iter_events
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,3 +173,15 @@ def test_a_checkpoint_carrying_a_pickled_object_is_refused(
         assert "pickled Python object" in message and "\n" not in message
         assert not marker.exists(), args
     assert not (tmp_path / "m.onnx").exists()
+
+    # Resuming loads last.ckpt through Lightning: as data only, refused the same way.
+    shutil.copy(run.best_ckpt, run.last_ckpt)
+    status = json.loads(run.status.read_text())
+    run.status.write_text(json.dumps({**status, "state": "stopped"}))
+    manifest = str(REPO / "experiments.toml")
+    done = cli(env, "run", "smoke", "--runs-dir", str(tmp_path), "--manifest", manifest)
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [e["message"] for e in iter_events(run.events) if e["kind"] == "error"]
+    assert errors and errors[-1].startswith(f"EvalError: {run.last_ckpt}: refused"), errors
+    assert json.loads(run.status.read_text())["state"] == "failed"
+    assert not marker.exists()

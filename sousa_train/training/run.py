@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import platform
 import socket
 import subprocess
@@ -340,9 +341,16 @@ def run_fit(fit: Fit, module: Any, data: Any, resume_from: Path | None) -> None:
 
     fit.stop.install()
     try:
-        fit.trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+        # A checkpoint is loaded as data only: one copied from elsewhere cannot run code here.
+        fit.trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
     except SIGTERMException:
         pass
+    except pickle.UnpicklingError:
+        from sousa_train.evaluate import load_checkpoint
+
+        assert resume_from is not None
+        load_checkpoint(resume_from)  # raises the paragraph saying what was refused and why
+        raise
     finally:
         fit.stop.uninstall()
 
