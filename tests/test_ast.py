@@ -49,22 +49,23 @@ def test_other_variant_or_missing_folder_fails(
         )
 
 
-def test_position_embeddings_interpolate_not_reinitialise() -> None:
+def test_short_clips_keep_the_middle_of_the_pretrained_position_grid() -> None:
+    """As AST's own recipe for inputs under 1024 frames: the 12 x 101 grid's middle 29 time
+    columns (from 101 // 2 - 29 // 2 = 36) for a 300-frame clip, values untouched."""
     config = variant_config("tiny", 40)
     stock = ASTEmbeddings(config).eval()
     torch.nn.init.normal_(stock.position_embeddings)
-    resized = InterpolatedEmbeddings(config).eval()
-    resized.load_state_dict(stock.state_dict())
+    fitted = InterpolatedEmbeddings(config).eval()
+    fitted.load_state_dict(stock.state_dict())
     full = torch.randn(1, config.max_length, config.num_mel_bins)
-    torch.testing.assert_close(resized(full), stock(full))  # identity at the checkpoint length
-    # A grid of 12 bands x 101 times ramping along time: a 300-frame clip has 29 time patches,
-    # and its position embeddings are the same ramp over the same range, not new values.
+    torch.testing.assert_close(fitted(full), stock(full))  # identity at the checkpoint length
     with torch.no_grad():
-        ramp = torch.linspace(0.0, 1.0, 101).repeat(12)
-        resized.position_embeddings[0, 2:] = ramp[:, None].expand(-1, 32)
         short = full[:, :300]
-        positions = resized(short)[0, 2:] - resized.patch_embeddings(short)[0]
-    grid = positions[:, 0].reshape(12, 29)
-    assert torch.allclose(grid, grid[:1].expand(12, -1), atol=1e-5)
-    assert (grid[0, 1:] > grid[0, :-1]).all()
-    assert grid[0, 0] < 0.03 and grid[0, -1] > 0.97
+        positions = fitted(short)[0, 2:] - fitted.patch_embeddings(short)[0]
+    stored = fitted.position_embeddings[0, 2:].detach().reshape(12, 101, -1)
+    torch.testing.assert_close(positions.reshape(12, 29, -1), stored[:, 36:65])
+    # A clip longer than the canvas interpolates the grid over the longer time axis instead.
+    with torch.no_grad():
+        long = torch.randn(1, 2 * config.max_length, config.num_mel_bins)
+        grown = fitted(long)[0, 2:] - fitted.patch_embeddings(long)[0]
+    assert grown.shape[0] == 12 * ((2 * config.max_length - 16) // config.time_stride + 1)

@@ -2,10 +2,12 @@
 
 Input is AST's own: a 128-bin Kaldi fbank at 16 kHz (Hanning window, HTK-compatible, 10 ms
 hop) standardised with AST's AudioSet statistics. AST learnt one position embedding per
-patch of a 1024-frame (10.24 s) canvas; our clips are shorter, so the embedding grid is
-interpolated to the clip's patch grid on every forward pass instead of being re-initialised
-or padded. The stored parameter keeps the checkpoint's shape, so a fine-tuned model still
-saves and loads as a plain ``ASTForAudioClassification``.
+patch of a 1024-frame (10.24 s) canvas, a 12 x 101 grid. Shorter clips are fed as the official
+AST recipe fine-tunes on them (github.com/YuanGongND/ast, ``ASTModel`` with ``input_tdim`` below
+1024, e.g. its ESC-50 and Speech Commands recipes): the pretrained position embeddings of the
+middle of the time axis are kept as they are, cut to the clip's patch grid, never resized; a
+longer grid is bilinearly interpolated, as there. The stored parameter keeps the checkpoint's
+shape, so a fine-tuned model still saves and loads as a plain ``ASTForAudioClassification``.
 """
 
 from __future__ import annotations
@@ -53,12 +55,26 @@ ARCHITECTURE = (
 VARIANTS: dict[str, dict[str, object]] = dict(MODELS["ast"].variant_table)
 
 
+def fit_grid(grid: Tensor, size: tuple[int, int]) -> Tensor:
+    """Position embeddings ``[1, D, f0, t0]`` for a ``f x t`` patch grid, AST's way: an axis
+    that shrinks keeps its middle (start ``n0 // 2 - n // 2``), one that grows is interpolated."""
+    for axis, n in ((2, size[0]), (3, size[1])):
+        n0 = grid.shape[axis]
+        if n < n0:
+            grid = grid.narrow(axis, n0 // 2 - n // 2, n)
+        elif n > n0:
+            target = list(grid.shape[2:])
+            target[axis - 2] = n
+            grid = F.interpolate(grid, size=tuple(target), mode="bilinear", align_corners=False)
+    return grid
+
+
 class InterpolatedEmbeddings(ASTEmbeddings):
-    """AST's embeddings with the position grid resized to the input's patch grid.
+    """AST's embeddings with the position grid fitted to the input's patch grid (``fit_grid``).
 
     Patches are ordered frequency-major (the conv output ``[B, D, f, t]`` flattened), so the
-    stored embeddings (after the CLS and distillation tokens) form an ``f0 x t0`` grid that
-    is bilinearly resized to ``f x t``. With the checkpoint's input length it is the identity.
+    stored embeddings (after the CLS and distillation tokens) form an ``f0 x t0`` grid. With the
+    checkpoint's input length it is the identity.
     """
 
     def forward(self, input_values: Tensor) -> Tensor:
@@ -70,8 +86,7 @@ class InterpolatedEmbeddings(ASTEmbeddings):
         special, grid = self.position_embeddings[:, :2], self.position_embeddings[:, 2:]
         if (f, t) != (f0, t0):
             grid = grid.reshape(1, f0, t0, -1).permute(0, 3, 1, 2)
-            grid = F.interpolate(grid, size=(f, t), mode="bilinear", align_corners=False)
-            grid = grid.flatten(2).transpose(1, 2)
+            grid = fit_grid(grid, (f, t)).flatten(2).transpose(1, 2)
         b = patches.shape[0]
         tokens = torch.cat(
             [self.cls_token.expand(b, -1, -1), self.distillation_token.expand(b, -1, -1), patches],

@@ -2,19 +2,22 @@
 
 The LAION CLAP checkpoints (``laion/clap-htsat-unfused``) hold a complete HTS-AT: a Swin
 transformer over a 64-bin log-mel spectrogram at 48 kHz, 10 ms hop, folded into a 256x256
-image (a 1024-frame, 10.24 s canvas cut into four bands). We add a linear head on its pooled
-output. A clip shorter than the canvas is tiled along time until it fills it, as CLAP's own
-``repeatpad`` does, so every frame of the clip reaches the model at its pretrained time
-scale; a clip longer than the canvas is an error, never a silent crop.
+image (a 1024-frame canvas cut into four bands). We add a linear head on its pooled output.
+
+Clips are fed as CLAP's fine-tuning recipe feeds them (transformers' ``ClapFeatureExtractor``
+with ``padding="repeatpad"``, the LAION checkpoints' setting): the waveform is repeated a whole
+number of times and zero-padded to 10 s, its log-mel has 1001 frames, and the audio tower
+itself resizes those to its 1024-frame canvas (bicubic). So every clip reaches the model at
+the time scale it was pretrained on. A clip longer than 10 s is an error, never a silent crop.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torchaudio.transforms import AmplitudeToDB, MelSpectrogram
 from transformers import ClapAudioConfig, ClapAudioModel, ClapAudioModelWithProjection
 
@@ -57,8 +60,9 @@ class ClapMel(nn.Module):
     and the top band edge is min(14 kHz, Nyquist), so the model sees the same time grid.
     """
 
-    def __init__(self, sample_rate: int, n_mels: int) -> None:
+    def __init__(self, sample_rate: int, n_mels: int, seconds: int) -> None:
         super().__init__()
+        self.samples = seconds * sample_rate
         win = round(_WINDOW_SECONDS * sample_rate)
         # The filter bank is computed from constants, so it is built on the CPU even under
         # ``torch.device("meta")`` (`sousa-train models`), where torchaudio cannot compute it.
@@ -77,33 +81,41 @@ class ClapMel(nn.Module):
         self.to_db = AmplitudeToDB("power")
 
     def forward(self, wave: Tensor) -> Tensor:
-        """``[B, N]`` -> ``[B, n_mels, N // hop + 1]`` log-mel in dB."""
+        """``[B, N]`` -> ``[B, n_mels, samples // hop + 1]`` log-mel in dB of the repeat-padded
+        clip (CLAP's ``repeatpad``: whole repeats, then zeros up to the canvas length)."""
+        n = wave.shape[-1]
+        if n > self.samples:
+            raise ValueError(
+                f"HTS-AT takes at most {self.samples // self.mel.sample_rate} s per example, got "
+                f"{n / self.mel.sample_rate:.2f} s; lower loader.clip_seconds (evaluation then "
+                "pools windows of that length over each clip)."
+            )
+        wave = F.pad(wave.repeat(1, self.samples // n), (0, self.samples % n))
         with torch.autocast(device_type=wave.device.type, enabled=False):
             return self.to_db(self.mel(wave.float()))
 
 
 class HTSATNetwork(nn.Module):
-    """Log-mel ``[B, F, T]`` -> logits: tile to the canvas, HTS-AT, pooled output, Linear."""
+    """Log-mel ``[B, F, T]`` -> logits: HTS-AT (which resizes T to its canvas), pooled output,
+    Linear."""
 
     def __init__(self, audio: ClapAudioModel, num_classes: int) -> None:
         super().__init__()
         cfg = audio.config
         self.audio = audio
-        self.canvas = cfg.spec_size * (cfg.spec_size // cfg.num_mel_bins)
         width = int(cfg.patch_embeds_hidden_size * 2 ** (len(cfg.depths) - 1))
         self.head = nn.Linear(width, num_classes)
 
     def forward(self, features: Tensor) -> Tensor:
-        frames = features.shape[-1]
-        if frames > self.canvas:
-            raise ValueError(
-                f"HTS-AT takes at most {self.canvas} frames ({self.canvas / 100:g} s) per "
-                f"example, got {frames}; lower loader.clip_seconds (evaluation then pools "
-                "windows of that length over each clip)."
-            )
-        x = features.transpose(1, 2).repeat(1, math.ceil(self.canvas / frames), 1)
-        pooled = self.audio(input_features=x[:, None, : self.canvas]).pooler_output
+        pooled = self.audio(input_features=features.transpose(1, 2)[:, None]).pooler_output
         return self.head(pooled)
+
+
+def canvas_seconds(config: ClapAudioConfig) -> int:
+    """Whole seconds of audio whose frames fit the canvas: 10 s of 1024 frames for CLAP's
+    256x256 image, as its feature extractor pads to (``max_length_s``)."""
+    frames = config.spec_size * (config.spec_size // config.num_mel_bins)
+    return (frames - 1) // 100
 
 
 def variant_config(variant: str) -> ClapAudioConfig:
@@ -136,7 +148,7 @@ def build(
         ).audio_model
         log.info("HTS-AT %s: loaded %s", variant, pretrained)
     return AudioClassifier(
-        ClapMel(sample_rate, config.num_mel_bins),
+        ClapMel(sample_rate, config.num_mel_bins, canvas_seconds(config)),
         HTSATNetwork(audio, num_classes),
         sample_rate=sample_rate,
         num_classes=num_classes,
