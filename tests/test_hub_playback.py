@@ -28,8 +28,8 @@ from tests.test_playback import (  # noqa: F401 (pulse, recording, sounds: fixtu
     segment_match,
     sounds,
     status,
-    until,
 )
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_p_plays_a_clip_from_its_shard(
     async with Host(hub_run).run_test(size=(140, 40)) as pilot:
         screen = await play_from_mistakes(pilot, "p")
         assert MISTAKE in status(screen)
-        await until(pilot, lambda: not screen.player.playing, len(clip) / RATE + 10)
+        await wait_until(pilot, lambda: not screen.player.playing, "the clip to end")
     sound = recording.stop()
     assert np.sqrt(np.mean(sound**2)) > 0.01, "only silence reached the sink"
     assert segment_match(sound, clip) > 0.9
