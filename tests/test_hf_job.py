@@ -89,6 +89,20 @@ def test_dry_run_of_a_matrix_prints_one_job_per_experiment(env: dict[str, str]) 
     assert missing.returncode == 2 and "no matrix named 'nope'" in missing.stderr
 
 
+def test_a_job_fetches_the_release_weights_its_experiment_starts_from(
+    env: dict[str, str],
+) -> None:
+    """Release files are fetched before the run; hub ids and from-scratch runs need no step."""
+    scripts = {}
+    for name in ("efficientat-finetune", "ast-lora", "smoke"):
+        done = hf_job(name, "--sync-to", "file:///tmp/x", "--repo", str(REPO), env=env)
+        assert done.returncode == 0, done.stderr
+        scripts[name] = shlex.split(field(done.stdout, "command"))[2]
+    fetch, run = "sousa-train weights fetch efficientat/mn04", "sousa-train run"
+    assert scripts["efficientat-finetune"].index(fetch) < scripts["efficientat-finetune"].index(run)
+    assert "weights fetch" not in scripts["ast-lora"] + scripts["smoke"]
+
+
 def test_the_printed_command_trains_the_smoke_experiment_here(
     env: dict[str, str], tmp_path: Path
 ) -> None:

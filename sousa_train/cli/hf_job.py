@@ -18,6 +18,8 @@ from pathlib import Path
 
 from sousa_train.cli.common import add_manifest, add_overrides
 from sousa_train.config.manifest import ManifestError, load_manifest
+from sousa_train.config.settings import ExperimentConfig
+from sousa_train.models.pretrained import official_weights
 
 # The torch the project pins (pyproject.toml) on the CUDA it was built for; devel images
 # carry git, which the job needs to fetch the project.
@@ -60,9 +62,18 @@ class JobSpec:
 
 
 def job_command(
-    experiment: str, *, repo: str, commit: str, manifest: str, sync_to: str, overrides: list[str]
+    experiment: str,
+    *,
+    repo: str,
+    commit: str,
+    manifest: str,
+    sync_to: str,
+    overrides: list[str],
+    weights: str | None = None,
 ) -> list[str]:
-    """The job's command line: fetch the project at ``commit``, install it, run and mirror."""
+    """The job's command line: fetch the project at ``commit``, install it, fetch the official
+    weights the experiment starts from (``weights``, as `sousa-train weights fetch` names
+    them), run and mirror. A Hub data set and hub-id weights download on first use."""
     run = [
         "sousa-train", "run", experiment, *overrides,
         "--manifest", manifest, "--runs-dir", "runs", "--sync-to", sync_to,
@@ -74,6 +85,7 @@ def job_command(
             "cd sousaphone",
             f"git checkout --quiet {shlex.quote(commit)}",
             "pip install --quiet .",
+            *([shlex.join(["sousa-train", "weights", "fetch", weights])] if weights else []),
             shlex.join(run),
         ]
     )
@@ -139,8 +151,8 @@ def _specs(args: argparse.Namespace) -> list[JobSpec]:
         raise ManifestError("hf-job: name an experiment, or a matrix with --matrix NAME.")
     else:
         experiments = [args.experiment]
-    for name in experiments:
-        manifest.get(name, overrides)  # refuse a job that would fail on start
+    # Refuse a job that would fail on start; note the release files each one needs.
+    weights = {name: _release_weights(manifest.get(name, overrides)) for name in experiments}
     repo, commit = _repo_and_commit(args.repo)
     root = Path(_git("rev-parse", "--show-toplevel") or Path.cwd()).resolve()
     try:
@@ -164,12 +176,22 @@ def _specs(args: argparse.Namespace) -> list[JobSpec]:
                 manifest=in_repo,
                 sync_to=sync_to,
                 overrides=overrides,
+                weights=weights[name],
             ),
             env={"PYTHONUNBUFFERED": "1"},
             labels={LABEL: "1", "experiment": name, "commit": commit[:12]},
         )
         for name in experiments
     ]
+
+
+def _release_weights(cfg: ExperimentConfig) -> str | None:
+    """``model/variant`` when the experiment starts from its variant's official release file
+    (which the job must fetch); None for hub ids, our own runs and from-scratch training."""
+    official = official_weights(cfg.model, cfg.variant or "")
+    if official is None or official.hub_id or cfg.pretrained != official.pretrained:
+        return None
+    return official.name
 
 
 def _cmd_hf_job(args: argparse.Namespace) -> int:
