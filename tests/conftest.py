@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE = FIXTURES / "sousa-real-mini"
 
@@ -31,6 +35,48 @@ def fixture_copy(tmp_path: Path, fixture_root: Path) -> Path:
     for path in (copy, *copy.rglob("*")):  # a checkout may be read-only
         path.chmod(path.stat().st_mode | 0o200)
     return copy
+
+
+@pytest.fixture(scope="session")
+def smoke_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of the shared smoke run: its own demo-data and waveform cache."""
+    cache = tmp_path_factory.mktemp("smoke-cache")
+    return {**os.environ, "SOUSA_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="session")
+def finished_smoke(tmp_path_factory: pytest.TempPathFactory, smoke_env: dict[str, str]) -> Path:
+    """One real finished `sousa-train run smoke`, trained once for every test that starts from
+    a finished run; tests take a private copy (``copy_run``), never change this one."""
+    from sousa_train.rundir.scan import find_runs
+
+    runs = tmp_path_factory.mktemp("smoke-runs")
+    manifest = str(REPO / "experiments.toml")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sousa_train.cli",
+            "run",
+            "smoke",
+            "--runs-dir",
+            str(runs),
+            "--manifest",
+            manifest,
+        ],
+        env=smoke_env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = find_runs(runs, "smoke")
+    return run.root
+
+
+def copy_run(run: Path, runs_dir: Path) -> Path:
+    """A private copy of a run directory, as ``runs_dir/<experiment>/<run_id>``."""
+    return Path(shutil.copytree(run, runs_dir / run.parent.name / run.name))
 
 
 def write_tone_set(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from textual.app import App
 from textual.widgets import DataTable, ProgressBar, Static
 
 from sousa_train.rudiments import FAMILIES, NUM_CLASSES, RUDIMENTS, SLUGS
-from sousa_train.rundir.scan import find_runs
 from sousa_tui.evaluation import EvalScreen, playback
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
 from sousa_tui.evaluation.rudiment_table import RudimentTable
@@ -35,6 +33,7 @@ from sousa_tui.evaluation.scores import (
     reference_clip,
     summary,
 )
+from tests.conftest import copy_run
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,26 +63,14 @@ async def opened(pilot, timeout: float = 120.0) -> EvalScreen:
 
 
 @pytest.fixture(scope="module")
-def cache_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    cache = tmp_path_factory.mktemp("cache")
-    return {**os.environ, "SOUSA_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+def cache_env(smoke_env: dict[str, str]) -> dict[str, str]:
+    return smoke_env
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory, cache_env: dict[str, str]) -> Path:
-    """One real finished `sousa-train run smoke` (about 16 s) shared by the module."""
-    runs = tmp_path_factory.mktemp("runs")
-    cmd = [sys.executable, "-m", "sousa_train.cli", "run", "smoke", "--runs-dir", str(runs)]
-    done = subprocess.run(
-        [*cmd, "--manifest", str(REPO / "experiments.toml")],
-        env=cache_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    (run,) = find_runs(runs, "smoke")
-    return run.root
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, finished_smoke: Path) -> Path:
+    """The module's own copy of the shared real finished smoke run."""
+    return copy_run(finished_smoke, tmp_path_factory.mktemp("runs"))
 
 
 def parquet_rows(run_dir: Path, split: str = "test") -> list[dict]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,13 +24,12 @@ from sousa_train.evaluate import load_classifier, load_run_config
 from sousa_train.export import merge_adapters
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
-from sousa_train.rundir.scan import find_runs
+from tests.conftest import copy_run
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SOUSA_CACHE_DIR": str(tmp / "cache")}
+def _cli(tmp: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sousa_train.cli", *args],
         env=env,
@@ -43,17 +41,17 @@ def _cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, RunDir, str]]:
+def exported(
+    tmp_path_factory: pytest.TempPathFactory, finished_smoke: Path, smoke_env: dict[str, str]
+) -> Iterator[tuple[Path, RunDir, str]]:
     tmp = tmp_path_factory.mktemp("export")
-    manifest = str(REPO / "experiments.toml")
-    trained = _cli(tmp, "run", "smoke", "--manifest", manifest, "train.max_epochs=1")
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    (run,) = find_runs(tmp / "runs", "smoke")
-    result = _cli(tmp, "export", str(run.root), "--onnx", str(tmp / "out" / "smoke.onnx"))
+    run = RunDir(copy_run(finished_smoke, tmp / "runs"))
+    onnx_file = tmp / "out" / "smoke.onnx"
+    result = _cli(tmp, "export", str(run.root), "--onnx", str(onnx_file), env=smoke_env)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     with pytest.MonkeyPatch.context() as patch:  # the in-process checks read the same demo set
-        patch.setenv("SOUSA_CACHE_DIR", str(tmp / "cache"))
-        yield tmp / "out" / "smoke.onnx", run, result.stdout
+        patch.setenv("SOUSA_CACHE_DIR", smoke_env["SOUSA_CACHE_DIR"])
+        yield onnx_file, run, result.stdout
 
 
 def test_export_reports_a_match_on_the_demo_test_clips(exported) -> None:
@@ -84,9 +82,13 @@ def test_onnx_file_is_waveform_in_scores_out(exported) -> None:
     assert json.loads(meta["classes"]) == list(SLUGS)
 
 
-def test_merge_adapters_refuses_a_run_without_adapters(exported, tmp_path: Path) -> None:
+def test_merge_adapters_refuses_a_run_without_adapters(
+    exported, tmp_path: Path, smoke_env: dict[str, str]
+) -> None:
     _, run, _ = exported
-    result = _cli(tmp_path, "export", str(run.root), "--onnx", "x.onnx", "--merge-adapters")
+    result = _cli(
+        tmp_path, "export", str(run.root), "--onnx", "x.onnx", "--merge-adapters", env=smoke_env
+    )
     assert result.returncode == 1
     assert "no adapter layers to merge" in result.stderr and str(run.root) in result.stderr
     assert not (tmp_path / "x.onnx").exists()

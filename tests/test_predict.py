@@ -7,7 +7,6 @@ subprocess, as a user would run it.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -23,27 +22,21 @@ import torch
 from sousa_train.data.audio import window_starts
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
-from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.tail import iter_events
+from tests.conftest import copy_run
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    cache = tmp_path_factory.mktemp("cache")
-    return {**os.environ, "SOUSA_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
+def env(smoke_env: dict[str, str]) -> dict[str, str]:
+    return smoke_env
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> RunDir:
-    runs = tmp_path_factory.mktemp("runs")
-    done = cli(
-        env, "run", "smoke", "--runs-dir", str(runs), "--manifest", str(REPO / "experiments.toml")
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    (run,) = find_runs(runs, "smoke")
-    return run
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, finished_smoke: Path) -> RunDir:
+    """The module's own copy of the shared real finished smoke run."""
+    return RunDir(copy_run(finished_smoke, tmp_path_factory.mktemp("runs")))
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -79,7 +79,10 @@ def assert_events_whole(run: RunDir) -> list[dict]:
 
 
 # `sousa-train runs`, README "Commands": state, step, best validation and test balanced accuracy.
-RUNS_HEADER = ["experiment", "run", "state", "step", "best", "val", "bal.acc", "test", "bal.acc"]
+RUNS_HEADER = [
+    "experiment", "run", "state", "step", "best", "val", "bal.acc", "test", "bal.acc",
+    "model", "strategy", "data",
+]  # fmt: skip
 
 # README, "The run directory": one row per clip with these columns.
 PREDICTION_COLUMNS = {
@@ -198,6 +201,9 @@ def test_smoke_run_writes_the_whole_run_directory(tmp_path: Path, env: dict[str,
         str(end["step"]),
         f"{max(e['val/balanced_accuracy'] for e in epochs):.4f}",
         f"{end['test_balanced_accuracy']:.4f}",
+        "efficientat/tiny",
+        "from_scratch",
+        "demo-tiny",
     ]
 
     again = subprocess.run(

@@ -47,6 +47,9 @@ pretrained = "run:smoke"
 strategy = "full_finetune"
 pretrained = "run:smoke"
 {TINY.replace('"tiny"', '"mn04"')}
+[experiments.never-ran]
+strategy = "from_scratch"
+{TINY}
 [experiments.transfer-none]
 strategy = "full_finetune"
 pretrained = "run:never-ran"
