@@ -70,8 +70,15 @@ def finished_smoke(tmp_path_factory: pytest.TempPathFactory, smoke_env: dict[str
         timeout=1800,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    (runs / "terminal.txt").write_text(done.stdout + done.stderr)
     (run,) = find_runs(runs, "smoke")
     return run.root
+
+
+@pytest.fixture(scope="session")
+def smoke_terminal(finished_smoke: Path) -> str:
+    """What the shared smoke run printed to its terminal (stdout, then stderr)."""
+    return (finished_smoke.parents[1] / "terminal.txt").read_text()
 
 
 def copy_run(run: Path, runs_dir: Path) -> Path:

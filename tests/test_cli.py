@@ -8,7 +8,6 @@ output holds none of Lightning's chatter while its train.log keeps it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -254,28 +253,15 @@ def test_list_sizes_columns_to_long_matrix_names(tmp_path: Path) -> None:
     ]
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
-    """One real `run smoke` for the module: its terminal output and its run directory."""
-    root = tmp_path_factory.mktemp("smoke")
-    env = {**os.environ, "SOUSA_CACHE_DIR": str(root / "cache"), "PYTHONUNBUFFERED": "1"}
-    manifest = str(REPO / "experiments.toml")
-    done = cli("run", "smoke", "--manifest", manifest, "--runs-dir", "runs", cwd=root, env=env)
-    assert done.returncode == 0, done.stderr
-    (run,) = (root / "runs" / "smoke").iterdir()
-    return done, run
-
-
 def test_lightning_chatter_stays_out_of_the_terminal_but_in_train_log(
-    smoke: tuple[subprocess.CompletedProcess, Path],
+    finished_smoke: Path, smoke_terminal: str
 ) -> None:
-    done, run = smoke
-    terminal = done.stdout + done.stderr
+    run, terminal = finished_smoke, smoke_terminal
     for phrase in LIGHTNING_CHATTER:
         assert phrase not in terminal, phrase
     # Our own lines still print: where the run is, its progress, its result.
-    assert "run directory:" in done.stderr and "epoch 1: val balanced accuracy" in done.stderr
-    assert "test balanced accuracy" in done.stdout
+    assert "run directory:" in terminal and "epoch 1: val balanced accuracy" in terminal
+    assert "test balanced accuracy" in terminal
     log = (run / "train.log").read_text()
     for line in ("GPU available: False", "TPU available", "Loading `train_dataloader`"):
         assert line in log, line

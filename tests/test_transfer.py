@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from sousa_train.models.transfer import TransferError, initial_model, load_run_w
 from sousa_train.models.weights import CheckpointMismatchError
 from sousa_train.rundir.layout import RunDir, write_json_atomic
 from sousa_train.rundir.scan import find_runs
+from tests.conftest import copy_run
 
 TINY = """
 model = "efficientat"
@@ -65,15 +65,13 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def world(manifest: Path) -> dict:
-    """One real finished smoke run (from scratch) in a temp runs folder, for the module."""
+def world(manifest: Path, finished_smoke: Path, smoke_env: dict[str, str]) -> dict:
+    """A copy of the shared real finished smoke run (from scratch) in a temp runs folder, for
+    the module: the source the transfer experiments start from."""
     root = manifest.parent
-    env = {**os.environ, "SOUSA_CACHE_DIR": str(root / "cache"), "PYTHONUNBUFFERED": "1"}
     runs = root / "runs"
-    world = {"root": root, "manifest": manifest, "env": env, "runs": runs}
-    done = train(world, "smoke")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (world["source"],) = find_runs(runs, "smoke")
+    world = {"root": root, "manifest": manifest, "env": smoke_env, "runs": runs}
+    world["source"] = RunDir(copy_run(finished_smoke, runs))
     return world
 
 
