@@ -383,10 +383,13 @@ def test_ctrl_c_stops_then_resume_is_refused_while_live_or_changed_then_resumes(
     assert max(e["epoch"] for e in events if e["kind"] == "epoch") == 2
 
 
-def test_early_stopping_fires_when_validation_stops_improving(
+def test_early_stopping_fires_inside_a_fit_with_accumulation_mixup_and_time_stretch(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    """With lr 0 the weights never change, so val balanced accuracy cannot keep improving."""
+    """One real fit for two promises. With lr 0 the weights never change, so val balanced
+    accuracy cannot keep improving and early stopping must end the run. Two batches per
+    optimiser step halve the steps of every epoch it ran (mixup and time stretch on too; what
+    they do to a batch inside the fit is checked in test_augment.py)."""
     runs = tmp_path / "runs"
     result = run_smoke(
         runs,
@@ -396,6 +399,10 @@ def test_early_stopping_fires_when_validation_stops_improving(
         "train.max_epochs=8",
         "augment.freq_masks=0",
         "augment.time_masks=0",
+        "optim.accumulate_grad_batches=2",
+        "augment.mixup_alpha=0.4",
+        "augment.time_stretch=0.1",
+        "train.log_every_steps=1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     run = only_run(runs)
@@ -406,31 +413,12 @@ def test_early_stopping_fires_when_validation_stops_improving(
     assert 2 <= len(scores) < 8  # stopped before max_epochs
     assert scores[-1] <= max(scores[:-1])  # the last epoch brought no gain
 
-
-def test_accumulation_mixup_and_time_stretch_inside_a_real_fit(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
-    """Two batches per optimiser step: half the steps (mixup and time stretch on too; what
-    they do to a batch inside the fit is checked in test_augment.py)."""
-    runs = tmp_path / "runs"
-    result = run_smoke(
-        runs,
-        env,
-        "optim.accumulate_grad_batches=2",
-        "augment.mixup_alpha=0.4",
-        "augment.time_stretch=0.1",
-        "train.log_every_steps=1",
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    run = only_run(runs)
     config = json.loads(run.config.read_text())
     assert config["experiment"]["optim"]["accumulate_grad_batches"] == 2
     batches = math.ceil(config["clips"]["train"] / config["experiment"]["loader"]["batch_size"])
-    epochs = config["experiment"]["train"]["max_epochs"]
-    events = assert_events_whole(run)
-    assert events[-1]["kind"] == "end" and events[-1]["step"] == epochs * math.ceil(batches / 2)
+    assert events[-1]["step"] == len(scores) * math.ceil(batches / 2)
     assert {e["total_steps"] for e in events if e["kind"] == "metric"} == {
-        epochs * math.ceil(batches / 2)
+        8 * math.ceil(batches / 2)
     }
     assert all(math.isfinite(e["train/loss"]) for e in events if e["kind"] == "metric")
 

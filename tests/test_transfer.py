@@ -174,6 +174,11 @@ def test_rhythmcnn_transfers_from_a_run_though_it_has_no_published_weights(
     body = """
 [datasets.d]
 demo = { clips_per_rudiment = 5, seed = 1, sample_rate = 16000 }
+[experiments.rhythm]
+model = "rhythmcnn"
+variant = "tiny"
+data = "d"
+strategy = "from_scratch"
 [experiments.from-run]
 model = "rhythmcnn"
 variant = "tiny"
