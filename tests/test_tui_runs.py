@@ -6,7 +6,6 @@ and a run started outside the console, picked up on opening, then killed from ou
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 from textual.widgets import Log, Static
 
 from sousa_train.config.manifest import load_manifest
+from sousa_train.rundir.layout import read_json
 from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.tail import iter_events
 from sousa_tui.app import SousaApp
@@ -211,7 +211,9 @@ data = "missing"
 
 
 def status_of(runs: Path, name: str) -> list[dict]:
-    return [json.loads(r.status.read_text()) for r in find_runs(runs, name)]
+    """The status of each run of ``name`` that has written one yet (a run directory is listed
+    from its first file, a moment before its status exists)."""
+    return [s for r in find_runs(runs, name) if (s := read_json(r.status)) is not None]
 
 
 async def test_plus_minus_set_how_many_start_and_s_unqueues(tmp_path: Path) -> None:
