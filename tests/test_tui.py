@@ -217,7 +217,7 @@ async def test_slash_filters_by_name_or_model_and_escape_clears(
         await pilot.press("slash", "escape")
         assert table.row_count == len(manifest.experiments)
         await pilot.press("slash", "r", "h", "y", "t", "h", "m")  # matches the model name
-        assert list(table._rows) == ["demo-quick"]
+        assert list(table._rows) == ["demo-quick", "sousa-pretrain", "sousa-finetune"]
 
 
 async def test_question_mark_lists_every_binding(tmp_path: Path, manifest: Manifest) -> None:
