@@ -62,7 +62,8 @@ def run(experiment: str, manifest: Path, runs_dir: Path, *overrides: str) -> flo
     seconds = time.monotonic() - started
     if code != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:]
-        sys.exit(f"real_sousa: {experiment} failed (exit {code}); end of {log}:\n" + "\n".join(tail))
+        ending = "\n".join(tail)
+        sys.exit(f"real_sousa: {experiment} failed (exit {code}); end of {log}:\n{ending}")
     print(f"{experiment}: {minutes(seconds)}", flush=True)
     return seconds
 
