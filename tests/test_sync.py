@@ -251,3 +251,41 @@ def test_follow_refuses_a_url_with_nothing_there(tmp_path: Path) -> None:
     assert done.returncode == 2 and not done.stdout
     assert done.stderr.startswith("sousa-tui: ") and f"{tmp_path}/nope" in done.stderr
     assert "nothing is there" in done.stderr
+
+
+def test_a_sigterm_during_the_final_evaluation_is_recorded_and_mirrored(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Outside fit a SIGTERM still ends the run through our handler: the error is recorded
+    and the final state reaches the mirror. Many small windows make the evaluation long."""
+    target = tmp_path / "mirror"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "sousa_train.cli", "run", "smoke", "train.max_epochs=1"),
+            "loader.eval_hop_seconds=0.05",
+            *("--manifest", str(REPO / "experiments.toml"), "--runs-dir", str(tmp_path / "runs")),
+            *("--sync-to", f"file://{target}"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        log = tmp_path / "runs" / "smoke"
+        wait_until(
+            lambda: any("clips evaluated" in p.read_text() for p in log.glob("*/train.log")),
+            600,
+            "the final evaluation to start",
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=300) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    home = tmp_path / "home"
+    pull(f"file://{target}", home)
+    (run,) = find_runs(home, "smoke")
+    status = read_status(run)
+    assert status.state == "failed" and "SIGTERM outside training" in (status.error or "")
+    assert [e["reason"] for e in iter_events(run.events) if e["kind"] == "end"] == ["error"]

@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -120,6 +121,9 @@ def run_experiment(
         )
         # Rank 0 mirrors the run directory (--sync-to); stop() sends the final state.
         syncer = None
+        # Outside fit (loading data, the final evaluation) a SIGTERM ends the run through the
+        # handler below, so its end is recorded and mirrored; inside fit GracefulStop has it.
+        previous = signal.signal(signal.SIGTERM, _terminated)
         try:
             if sync_to and placement.is_zero:
                 syncer = RunSyncer(run, sync_to)
@@ -133,9 +137,21 @@ def run_experiment(
             runlog.status("failed", error=message)
             return 1
         finally:
+            signal.signal(signal.SIGTERM, previous)
             runlog.close()
             if syncer is not None:
                 syncer.stop()
+
+
+class Terminated(Exception):
+    """SIGTERM arrived while the run was not training (loading data, evaluating)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated(
+        "SIGTERM outside training (while loading data or evaluating); run the same command "
+        "again to resume from the last checkpoint"
+    )
 
 
 @dataclass
