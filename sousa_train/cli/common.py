@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sousa_train.config.manifest import DEFAULT_MANIFEST
+from sousa_train.config.manifest import DEFAULT_MANIFEST, Manifest, ManifestError
 
 PROG = "sousa-train"
 
@@ -40,3 +40,23 @@ def fail(message: object) -> int:
     """Print the one-paragraph error as ``sousa-train: ...`` on stderr; the exit code 1."""
     print(f"{PROG}: {message}", file=sys.stderr)
     return 1
+
+
+def chosen_experiments(
+    manifest: Manifest, command: str, args: argparse.Namespace
+) -> tuple[list[str], list[str]]:
+    """The experiments ``NAME`` or ``--matrix M`` names, and the overrides (with --matrix the
+    first positional is an override too, since no experiment name is given)."""
+    overrides = list(args.overrides)
+    if args.matrix:
+        if args.experiment is not None:
+            if "=" not in args.experiment:
+                raise ManifestError(
+                    f"{command}: give an experiment or --matrix {args.matrix}, not both "
+                    f"({args.experiment!r})."
+                )
+            overrides.insert(0, args.experiment)
+        return manifest.matrix(args.matrix), overrides
+    if args.experiment is None:
+        raise ManifestError(f"{command}: name an experiment, or a matrix with --matrix NAME.")
+    return [args.experiment], overrides

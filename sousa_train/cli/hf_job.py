@@ -16,8 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sousa_train.cli.common import add_manifest, add_overrides
-from sousa_train.config.manifest import ManifestError, load_manifest
+from sousa_train.cli.common import add_manifest, add_overrides, chosen_experiments
+from sousa_train.config.manifest import load_manifest
 from sousa_train.config.settings import ExperimentConfig
 from sousa_train.models.pretrained import official_weights
 
@@ -137,20 +137,7 @@ def _default_sync_to(namespace: str | None) -> str:
 
 def _specs(args: argparse.Namespace) -> list[JobSpec]:
     manifest = load_manifest(Path(args.manifest))
-    overrides = list(args.overrides)
-    if args.matrix:
-        if args.experiment is not None:
-            if "=" not in args.experiment:
-                raise ManifestError(
-                    f"hf-job: give an experiment or --matrix {args.matrix}, not both "
-                    f"({args.experiment!r})."
-                )
-            overrides.insert(0, args.experiment)
-        experiments = manifest.matrix(args.matrix)
-    elif args.experiment is None:
-        raise ManifestError("hf-job: name an experiment, or a matrix with --matrix NAME.")
-    else:
-        experiments = [args.experiment]
+    experiments, overrides = chosen_experiments(manifest, "hf-job", args)
     # Refuse a job that would fail on start; note the release files each one needs.
     weights = {name: _release_weights(manifest.get(name, overrides)) for name in experiments}
     repo, commit = _repo_and_commit(args.repo)

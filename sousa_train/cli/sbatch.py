@@ -16,8 +16,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sousa_train.cli.common import add_manifest, add_overrides, add_platform, add_runs_dir
-from sousa_train.config.manifest import ManifestError, load_manifest
+from sousa_train.cli.common import (
+    add_manifest,
+    add_overrides,
+    add_platform,
+    add_runs_dir,
+    chosen_experiments,
+)
+from sousa_train.config.manifest import load_manifest
 
 # Seconds of warning before the time limit: enough to save a checkpoint of a large model.
 SIGNAL_SECONDS = 120
@@ -161,20 +167,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def sbatch(args: argparse.Namespace) -> int:
     manifest = load_manifest(Path(args.manifest))
-    overrides = list(args.overrides)
-    if args.matrix:
-        if args.experiment is not None:
-            if "=" not in args.experiment:
-                raise ManifestError(
-                    f"sbatch: give an experiment or --matrix {args.matrix}, not both "
-                    f"({args.experiment!r})."
-                )
-            overrides.insert(0, args.experiment)
-        experiments = manifest.matrix(args.matrix)
-    elif args.experiment is None:
-        raise ManifestError("sbatch: name an experiment, or a matrix with --matrix NAME.")
-    else:
-        experiments = [args.experiment]
+    experiments, overrides = chosen_experiments(manifest, "sbatch", args)
     for name in experiments:  # refuse a script that would fail on start
         manifest.get(name, overrides, platform=args.platform)
     options = SbatchOptions(
