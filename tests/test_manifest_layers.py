@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from sousa_train.finetune.strategies import STRATEGIES
 from sousa_train.models.pretrained import default_pretrained
 from sousa_train.rundir.layout import read_json
 from sousa_train.rundir.scan import find_runs
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "experiments.toml"
@@ -311,11 +311,14 @@ def test_run_with_platform_records_it_in_config_json(tmp_path: Path) -> None:
     with open(log, "w") as out:
         proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
     try:
-        deadline = time.monotonic() + 600  # seconds alone; minutes on a loaded 2-core machine
-        while not (found := find_runs(runs, "smoke")) or read_json(found[0].config) is None:
+
+        def config_written() -> bool:
             assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "no config.json in time"
-            time.sleep(0.2)
+            found = find_runs(runs, "smoke")
+            return bool(found) and read_json(found[0].config) is not None
+
+        wait_for(config_written, "config.json", 600)  # seconds alone; minutes when loaded
+        found = find_runs(runs, "smoke")
     finally:
         proc.terminate()
         proc.wait(timeout=300)

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,12 +67,15 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while subprocess.run([tools["pactl"], "info"], env=env, capture_output=True).returncode:
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                daemon.kill()
+
+        def answers() -> bool:
+            if daemon.poll() is not None:  # it exited: waiting longer cannot help
                 pytest.fail(f"pulseaudio did not start: {daemon.communicate()[1][-2000:]}")
-            time.sleep(0.1)
+            return not subprocess.run(
+                [tools["pactl"], "info"], env=env, capture_output=True
+            ).returncode
+
+        wait_for(answers, "pulseaudio to answer", 60)
         with pytest.MonkeyPatch.context() as mp:  # this process's PortAudio talks to it
             for key in ("PULSE_SERVER", "PULSE_RUNTIME_PATH", "XDG_RUNTIME_DIR"):
                 mp.setenv(key, env[key])

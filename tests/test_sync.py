@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,17 +23,9 @@ from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.status import read_status
 from sousa_train.rundir.sync import HEARTBEAT, pull
 from sousa_train.rundir.tail import iter_events
+from tests.waiting import wait_for, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def files_of(root: Path) -> set[str]:
@@ -133,11 +124,7 @@ async def test_a_pulled_run_opens_in_the_evaluation_browser(
     async with app.run_test(size=(140, 50)) as pilot:
         screen = app.screen
         assert isinstance(screen, EvalScreen)
-        for _ in range(1200):
-            if screen.data is not None:
-                break
-            await pilot.pause(0.1)
-        assert screen.data is not None, "the pulled run's evaluation never opened"
+        await wait_until(pilot, lambda: screen.data is not None, "the pulled run's evaluation")
         assert screen.run.root == opened
 
 
@@ -151,19 +138,16 @@ async def test_follow_shows_a_run_that_is_going_and_its_stop(
     target = tmp_path / "mirror"
     proc = start_long_run(tmp_path, target, env)
     try:
-        wait_until(lambda: mirrored_metric(target), 300, "the first mirrored metric")
+        wait_for(lambda: mirrored_metric(target), "the first mirrored metric", 300)
         home = tmp_path / "followed"
         follower = Follower(f"file://{target}", home, every=0.5)
         app = SousaApp(load_manifest(REPO / "experiments.toml"), home, follower=follower)
         async with app.run_test(size=(150, 45)) as pilot:
 
             async def shows(state: str, timeout: float) -> None:
-                deadline = time.monotonic() + timeout
-                while app.session.state("smoke") != state:
-                    assert time.monotonic() < deadline, (
-                        f"console shows {app.session.state('smoke')}"
-                    )
-                    await pilot.pause(0.2)
+                await wait_until(
+                    pilot, lambda: app.session.state("smoke") == state, f"state {state}", timeout
+                )
 
             await shows("running", 60)
             assert "following file://" in app.sub_title
@@ -183,7 +167,7 @@ def test_a_run_killed_mid_run_leaves_a_mirror_that_reads_as_failed(
     target = tmp_path / "mirror"
     proc = start_long_run(tmp_path, target, env)
     try:
-        wait_until(lambda: mirrored_metric(target), 300, "the first mirrored metric")
+        wait_for(lambda: mirrored_metric(target), "the first mirrored metric", 300)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -273,10 +257,10 @@ def test_a_sigterm_during_the_final_evaluation_is_recorded_and_mirrored(
     )
     try:
         log = tmp_path / "runs" / "smoke"
-        wait_until(
+        wait_for(
             lambda: any("clips evaluated" in p.read_text() for p in log.glob("*/train.log")),
-            600,
             "the final evaluation to start",
+            600,
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=300) == 1

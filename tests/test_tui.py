@@ -348,11 +348,11 @@ async def test_mouse_highlights_rows_and_sorts_results(tmp_path: Path, manifest:
 
 
 STUBBORN = """
-import pathlib, signal, sys, time
+import pathlib, signal, sys, threading
 mark = pathlib.Path(sys.argv[1])
 signal.signal(signal.SIGTERM, lambda *_: mark.write_text("SIGTERM"))  # noted, then ignored
 print("ready", flush=True)
-time.sleep(300)  # resumed after the handler (PEP 475); gone after 5 minutes at most
+threading.Event().wait(300)  # resumed after the handler; gone after 5 minutes at most
 """
 
 
