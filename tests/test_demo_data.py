@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from sousa_train.data.demo.patterns import PATTERNS
 from sousa_train.data.demo.render import DemoDataError, generate_demo_dataset
 from sousa_train.data.reader import open_dataset
 from sousa_train.rudiments import NUM_CLASSES, SLUGS
+from tests.cli import sousa_train
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = 10
@@ -298,25 +297,13 @@ def test_every_rudiment_has_a_pattern_that_fills_its_grid() -> None:
 
 def test_cli_renders_and_reports_rate(tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "sousa_train.cli", "demo-data", "--out", str(out)]
-    done = subprocess.run(
-        [*cmd, "--clips-per-rudiment", "3", "--seed", "4"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    cmd = ("demo-data", "--out", str(out))
+    done = sousa_train(*cmd, "--clips-per-rudiment", "3", "--seed", "4", cwd=REPO)
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert f"wrote {3 * NUM_CLASSES} clips" in last and last.endswith("clips/s")
     assert float(last.split()[-2]) > 0
     assert len(list(out.glob("audio/*/*.flac"))) == 3 * NUM_CLASSES
 
-    clash = subprocess.run(
-        [*cmd, "--clips-per-rudiment", "3", "--seed", "5"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    clash = sousa_train(*cmd, "--clips-per-rudiment", "3", "--seed", "5", cwd=REPO)
     assert clash.returncode == 1 and "seed=4" in clash.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,20 +22,14 @@ from sousa_train.evaluate import load_classifier, load_run_config
 from sousa_train.export import merge_adapters
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
+from tests.cli import Result, sousa_train
 from tests.conftest import copy_run
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cli(tmp: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,  # a smoke run is ~16 s alone, minutes on a loaded machine
-        cwd=tmp,
-    )
+def _cli(tmp: Path, *args: str, env: dict[str, str]) -> Result:
+    return sousa_train(*args, env=env, cwd=tmp)
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sousa_train.config.manifest import ManifestError, load_manifest
+from tests.cli import Result, sousa_train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,14 +157,8 @@ def test_overrides_apply_and_are_validated(tmp_path: Path) -> None:
         manifest.get("f")
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def run_cli(*args: str, cwd: Path) -> Result:
+    return sousa_train(*args, cwd=cwd)
 
 
 def test_cli_malformed_manifest_exits_2_with_one_paragraph(tmp_path: Path) -> None:

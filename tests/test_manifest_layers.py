@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ from sousa_train.finetune.strategies import STRATEGIES
 from sousa_train.models.pretrained import default_pretrained
 from sousa_train.rundir.layout import read_json
 from sousa_train.rundir.scan import find_runs
-from tests.waiting import wait_for
+from tests.cli import sousa_train
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "experiments.toml"
@@ -33,16 +30,6 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "experiments.toml"
     path.write_text(text)
     return path
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_paper_matrix_is_20_experiments_on_official_weights() -> None:
@@ -287,42 +274,36 @@ def test_unknown_platform_is_refused(tmp_path: Path) -> None:
         ManifestError, match=r"no platform named 'gpu'.*Platforms in this manifest: p"
     ):
         manifest.get("e", platform="gpu")
-    result = cli("run", "smoke", "--platform", "gpu", "--manifest", str(SHIPPED), cwd=tmp_path)
+    result = sousa_train(
+        "run", "smoke", "--platform", "gpu", "--manifest", str(SHIPPED), cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "no platform named 'gpu'" in result.stderr and "gpu24" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 def test_sbatch_script_passes_the_platform_on(tmp_path: Path) -> None:
-    result = cli("sbatch", "smoke", "--platform", "cpu", "--manifest", str(SHIPPED), cwd=tmp_path)
+    result = sousa_train(
+        "sbatch", "smoke", "--platform", "cpu", "--manifest", str(SHIPPED), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     srun = result.stdout[result.stdout.index("srun ") :]
     assert "--platform cpu" in srun
 
 
 def test_run_with_platform_records_it_in_config_json(tmp_path: Path) -> None:
-    """A real smoke run on the shipped `cpu` platform: its settings reach the run's config.json
-    (written before the first step, so the run is stopped once it is there)."""
-    env = {**os.environ, "SOUSA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    """A real one-epoch smoke run on the shipped `cpu` platform: its settings reach the run's
+    config.json."""
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "sousa_train.cli", "run", "smoke", "--platform", "cpu"]
-    command += ["--manifest", str(SHIPPED), "--runs-dir", str(runs), "train.max_epochs=1"]
-    log = tmp_path / "output.txt"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
-    try:
-
-        def config_written() -> bool:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            found = find_runs(runs, "smoke")
-            return bool(found) and read_json(found[0].config) is not None
-
-        wait_for(config_written, "config.json", 600)  # seconds alone; minutes when loaded
-        found = find_runs(runs, "smoke")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=300)
-    saved = read_json(found[0].config)["experiment"]
+    done = sousa_train(
+        *("run", "smoke", "--platform", "cpu", "--manifest", str(SHIPPED)),
+        *("--runs-dir", str(runs), "train.max_epochs=1"),
+        env={"SOUSA_CACHE_DIR": str(tmp_path / "cache")},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (found,) = find_runs(runs, "smoke")
+    saved = read_json(found.config)["experiment"]
     assert saved["platform"] == "cpu"
     assert (saved["train"]["accelerator"], saved["train"]["precision"]) == ("cpu", "32")
     assert saved["train"]["max_epochs"] == 1  # the command line still above the platform

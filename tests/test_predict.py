@@ -1,7 +1,7 @@
 """`sousa-train predict` on files the test writes, and checkpoints loaded as data only.
 
-One real demo-trained `smoke` run is shared by the module; every command runs as a real
-subprocess, as a user would run it.
+One real demo-trained `smoke` run is shared by the module; the commands run in this process
+through the `sousa-train` entry point (tests/cli.py).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from sousa_train.data.audio import window_starts
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.tail import iter_events
+from tests.cli import sousa_train
 from tests.conftest import copy_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,16 +36,6 @@ def env(smoke_env: dict[str, str]) -> dict[str, str]:
 def smoke_run(tmp_path_factory: pytest.TempPathFactory, finished_smoke: Path) -> RunDir:
     """The module's own copy of the shared real finished smoke run."""
     return RunDir(copy_run(finished_smoke, tmp_path_factory.mktemp("runs")))
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def tone(seconds: float, rate: int, hz: float = 220.0) -> np.ndarray:
@@ -70,7 +59,7 @@ def test_predict_scores_any_file_and_names_each_bad_one(
     broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEnot really audio")
     empty.write_bytes(b"")
     files = [stereo, broken, mono, empty, long]
-    done = cli(env, "predict", str(smoke_run.root), *map(str, files), "--json")
+    done = sousa_train("predict", str(smoke_run.root), *map(str, files), "--json", env=env)
     assert done.returncode == 1  # some files failed; the others were still scored
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 2
@@ -96,7 +85,9 @@ def test_predict_scores_any_file_and_names_each_bad_one(
     assert all(len(w["top"]) == 3 for w in windows)
 
     # The same long file for people, with a wider timeline window.
-    done = cli(env, "predict", str(smoke_run.root), str(long), "--window-seconds", str(2 * clip_s))
+    done = sousa_train(
+        "predict", str(smoke_run.root), str(long), "--window-seconds", str(2 * clip_s), env=env
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(str(long)) and len([x for x in lines if x[:5] == "  1. "]) == 1
@@ -113,12 +104,12 @@ def test_predict_on_a_clip_agrees_with_its_evaluation(
     rows = pq.read_table(smoke_run.eval_dir("test") / "predictions.parquet").to_pylist()
     root = Path(json.loads(smoke_run.config.read_text())["data_root"])
     picked = rows[:3]
-    done = cli(
-        env,
+    done = sousa_train(
         "predict",
         str(smoke_run.root),
         "--json",
         *(str(root / r["audio_path"]) for r in picked),
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     for row, got in zip(picked, json.loads(done.stdout)["files"], strict=True):
@@ -159,7 +150,7 @@ def test_a_checkpoint_carrying_a_pickled_object_is_refused(
         ("predict", str(run.root), str(wav)),
         ("export", str(run.root), "--onnx", str(tmp_path / "m.onnx")),
     ):
-        done = cli(env, *args)
+        done = sousa_train(*args, env=env)
         assert done.returncode == 1, (args, done.stderr)
         message = done.stderr.strip()
         assert message.startswith(f"sousa-train: {run.best_ckpt}: refused")
@@ -172,7 +163,7 @@ def test_a_checkpoint_carrying_a_pickled_object_is_refused(
     status = json.loads(run.status.read_text())
     run.status.write_text(json.dumps({**status, "state": "stopped"}))
     manifest = str(REPO / "experiments.toml")
-    done = cli(env, "run", "smoke", "--runs-dir", str(tmp_path), "--manifest", manifest)
+    done = sousa_train("run", "smoke", "--runs-dir", str(tmp_path), "--manifest", manifest, env=env)
     assert done.returncode == 1, done.stderr[-2000:]
     errors = [e["message"] for e in iter_events(run.events) if e["kind"] == "error"]
     assert errors and errors[-1].startswith(f"EvalError: {run.last_ckpt}: refused"), errors

@@ -8,7 +8,6 @@ import collections
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sousa_train.rundir.layout import RunDir, read_json
 from sousa_train.rundir.resume import resume_checkpoint
 from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.tail import iter_events
+from tests.cli import Result, sousa_train
 
 REPO = Path(__file__).resolve().parents[1]
 # A stand-in for srun: two tasks on this machine, with the variables srun gives each task.
@@ -35,6 +35,10 @@ wait
 ONE_TASK_SRUN = """#!/bin/bash
 SLURM_PROCID=0 SLURM_LOCALID=0 SLURM_NODEID=0 SLURM_NTASKS=1 SLURM_NTASKS_PER_NODE=1 \\
 SLURM_JOB_ID=4242 SLURM_NODELIST=127.0.0.1 SLURM_JOB_NAME=sousa-pair exec "$@"
+"""
+# The same, but it only prints the command a task would run.
+ECHO_SRUN = """#!/bin/bash
+echo "$@"
 """
 # A two-experiment matrix of tiny models (pair-efficientat, pair-rhythmcnn).
 PAIR_MANIFEST = """
@@ -58,16 +62,8 @@ loader = { batch_size = 16, num_workers = 0, clip_seconds = 2.0, eval_hop_second
 """
 
 
-def _cli(
-    cwd: Path, *args: str, manifest: Path = REPO / "experiments.toml"
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", "sbatch", *args, "--manifest", str(manifest)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
+def _cli(cwd: Path, *args: str, manifest: Path = REPO / "experiments.toml") -> Result:
+    return sousa_train("sbatch", *args, "--manifest", str(manifest), cwd=cwd)
 
 
 def _sbatch(cwd: Path, *args: str) -> str:
@@ -117,7 +113,7 @@ def test_script_runs_as_printed_under_a_stand_in_srun(tmp_path: Path) -> None:
 def _stand_in(tmp_path: Path, srun: str) -> dict[str, str]:
     """An environment whose PATH finds ``srun`` first and that holds no SLURM variables."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(parents=True)
     (bin_dir / "srun").write_text(srun)
     (bin_dir / "srun").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
@@ -142,28 +138,37 @@ def test_matrix_array_script_lists_the_matrix_and_caps_running_tasks(tmp_path: P
 
 
 def test_matrix_array_runs_one_experiment_per_task_under_a_stand_in_srun(tmp_path: Path) -> None:
+    """Task 1 trains for real; task 0 (under an srun that only prints) would run the other."""
     manifest = tmp_path / "experiments.toml"
     manifest.write_text(PAIR_MANIFEST)
     result = _cli(tmp_path, "--matrix", "pair", "--accelerator", "cpu", manifest=manifest)
     assert result.returncode == 0, result.stderr
     (tmp_path / "job.sh").write_text(result.stdout)
-    env = _stand_in(tmp_path, ONE_TASK_SRUN)
-    for index in ("1", "0"):
-        task = {**env, "SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": index}
+
+    def task(index: str, srun: str) -> subprocess.CompletedProcess[str]:
+        env = {**_stand_in(tmp_path / index, srun), "SLURM_ARRAY_JOB_ID": "4242"}
         done = subprocess.run(
             ["bash", str(tmp_path / "job.sh")],
-            env=task,
+            env={**env, "SLURM_ARRAY_TASK_ID": index},
             capture_output=True,
             text=True,
             timeout=300,
         )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    runs = find_runs(tmp_path / "runs")
-    assert sorted(run.root.parent.name for run in runs) == ["pair-efficientat", "pair-rhythmcnn"]
-    for run in runs:
-        assert read_json(run.status)["state"] == "finished"
-        assert read_json(run.config)["experiment"]["name"] == run.root.parent.name
-    outside = subprocess.run(["bash", str(tmp_path / "job.sh")], env=env, capture_output=True)
+        return done
+
+    task("1", ONE_TASK_SRUN)
+    (run,) = find_runs(tmp_path / "runs")
+    assert run.root.parent.name == "pair-rhythmcnn"
+    assert read_json(run.status)["state"] == "finished"
+    assert read_json(run.config)["experiment"]["name"] == "pair-rhythmcnn"
+    printed = task("0", ECHO_SRUN).stdout.split()
+    assert printed[printed.index("run") + 1] == "pair-efficientat"
+    outside = subprocess.run(
+        ["bash", str(tmp_path / "job.sh")],
+        env=_stand_in(tmp_path / "x", ONE_TASK_SRUN),
+        capture_output=True,
+    )
     assert outside.returncode != 0 and b"not an array task" in outside.stderr
 
 

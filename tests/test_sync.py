@@ -23,6 +23,7 @@ from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.status import read_status
 from sousa_train.rundir.sync import HEARTBEAT, pull
 from sousa_train.rundir.tail import iter_events
+from tests.cli import Result, sousa_train
 from tests.waiting import wait_for, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,15 +33,8 @@ def files_of(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=1800,
-    )
+def cli(*args: str, env: dict[str, str], cwd: Path) -> Result:
+    return sousa_train(*args, env=env, cwd=cwd)
 
 
 def start_long_run(tmp: Path, target: Path, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from sousa_train.models.transfer import TransferError, initial_model, load_run_w
 from sousa_train.models.weights import CheckpointMismatchError
 from sousa_train.rundir.layout import RunDir, write_json_atomic
 from sousa_train.rundir.scan import find_runs
+from tests.cli import Result, sousa_train
 from tests.conftest import copy_run
 
 TINY = """
@@ -75,23 +74,10 @@ def world(manifest: Path, finished_smoke: Path, smoke_env: dict[str, str]) -> di
     return world
 
 
-def train(world: dict, name: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sousa_train.cli",
-            "run",
-            name,
-            "--manifest",
-            str(world["manifest"]),
-            "--runs-dir",
-            str(world["runs"]),
-        ],
+def train(world: dict, name: str) -> Result:
+    return sousa_train(
+        *("run", name, "--manifest", str(world["manifest"]), "--runs-dir", str(world["runs"])),
         env=world["env"],
-        capture_output=True,
-        text=True,
-        timeout=900,
         cwd=world["root"],
     )
 
