@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -27,6 +24,7 @@ from sousa_train.models.registry import build_model
 from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.scan import find_runs
 from sousa_train.training.module import RudimentClassifier
+from tests.cli import sousa_train
 from tests.test_beats import official_checkpoint
 
 
@@ -90,10 +88,10 @@ def lora_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "loader = { batch_size = 16, num_workers = 0, clip_seconds = 2.0 }\n"
     )
     runs = root / "runs"
-    env = {**os.environ, "SOUSA_CACHE_DIR": str(root / "cache")}
-    command = [sys.executable, "-m", "sousa_train.cli", "run", "beats-lora"]
-    command += ["--manifest", str(manifest), "--runs-dir", str(runs)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    done = sousa_train(
+        *("run", "beats-lora", "--manifest", str(manifest), "--runs-dir", str(runs)),
+        env={"SOUSA_CACHE_DIR": str(root / "cache")},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = find_runs(runs, "beats-lora")
     return weights, run.root
@@ -135,14 +133,9 @@ def test_export_merges_the_lora_adapters_and_atol_refuses_a_file_that_differs(
     """`export --merge-adapters` on the real LoRA run, with an --atol no float file can meet."""
     _, root = lora_run
     out = root.parents[2] / "merged.onnx"
-    env = {**os.environ, "SOUSA_CACHE_DIR": str(root.parents[2] / "cache")}
-    command = [sys.executable, "-m", "sousa_train.cli", "export", str(root), "--onnx", str(out)]
-    done = subprocess.run(
-        [*command, "--merge-adapters", "--atol", "1e-30"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    done = sousa_train(
+        *("export", str(root), "--onnx", str(out), "--merge-adapters", "--atol", "1e-30"),
+        env={"SOUSA_CACHE_DIR": str(root.parents[2] / "cache")},
     )
     assert done.returncode == 1, done.stdout + done.stderr[-3000:]
     found = re.search(r"(\d+) adapter layers merged.* max abs diff (\S+)", done.stdout)
