@@ -28,6 +28,7 @@ from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.tail import iter_events
 from sousa_tui.evaluation.scores import audio_file, load_eval
+from tests.cli import sousa_train
 from tests.conftest import FIXTURES
 
 HUB = FIXTURES / "sousa-hub-mini"
@@ -263,14 +264,9 @@ def hub_run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
         "train = { max_epochs = 2, early_stop_patience = 0, log_every_steps = 1 }\n"
         "loader = { batch_size = 4, num_workers = 0, clip_seconds = 2.0, eval_hop_seconds = 1.0 }\n"
     )
-    env = {**os.environ, "SOUSA_CACHE_DIR": str(tmp / "cache"), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "sousa_train.cli", "run", "hub-smoke", "--manifest", str(manifest)]
-    result = subprocess.run(
-        [*cmd, "--runs-dir", str(tmp / "runs")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = sousa_train(
+        *("run", "hub-smoke", "--manifest", str(manifest), "--runs-dir", str(tmp / "runs")),
+        env={"SOUSA_CACHE_DIR": str(tmp / "cache")},
         cwd=tmp,
     )
     assert result.returncode == 0, result.stdout + result.stderr

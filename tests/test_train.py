@@ -18,8 +18,10 @@ import pytest
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.scan import find_runs
+from sousa_train.rundir.status import read_status
+from sousa_train.rundir.sync import pull
 from sousa_train.rundir.tail import iter_events
-from tests.cli import sousa_train
+from tests.cli import Result, sousa_train
 from tests.conftest import copy_run, damage_audio, write_tone_set
 from tests.waiting import wait_for
 
@@ -50,15 +52,9 @@ def train_cmd(runs: Path, *extra: str) -> list[str]:
     ]
 
 
-def run_smoke(runs: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        train_cmd(runs, *extra),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_DEADLINE,
-        cwd=runs.parent,
-    )
+def run_smoke(runs: Path, env: dict[str, str], *extra: str) -> Result:
+    """A whole run in this process (tests/cli.py); runs that are signalled are processes."""
+    return sousa_train(*train_cmd(runs, *extra)[3:], env=env, cwd=runs.parent)
 
 
 def only_run(runs: Path) -> RunDir:
@@ -208,12 +204,14 @@ def test_smoke_run_writes_the_whole_run_directory(
     assert json.loads((run.eval_dir("val") / "metrics.json").read_text())["checkpoint"] == "last"
 
 
-def test_sigkill_mid_run_then_resume_in_the_same_directory(
+def test_sigkill_mid_run_leaves_a_mirror_read_as_failed_then_resume_in_the_same_directory(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    runs = tmp_path / "runs"
+    """A run mirrored to a file:// folder (--sync-to) is killed: the mirror, pulled home,
+    reads as failed without any half-sent upload; here the run resumes where it was."""
+    runs, target = tmp_path / "runs", tmp_path / "mirror"
     proc = subprocess.Popen(
-        train_cmd(runs, "train.max_epochs=4"),
+        train_cmd(runs, "train.max_epochs=4", "--sync-to", f"file://{target}"),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
@@ -221,20 +219,37 @@ def test_sigkill_mid_run_then_resume_in_the_same_directory(
     )
     try:
 
-        def saved_last() -> bool:
+        def saved_and_mirrored() -> bool:
             found = find_runs(runs, "smoke")
-            return bool(found) and any(
+            saved = bool(found) and any(
                 e["kind"] == "checkpoint" and e["path"].endswith("last.ckpt")
                 for e in iter_events(found[0].events)
             )
+            return saved and any(
+                e.get("kind") == "metric"
+                for events in target.rglob("events.jsonl")
+                for e in iter_events(events)
+            )
 
-        wait_for(saved_last, "last.ckpt", RUN_DEADLINE)
+        wait_for(saved_and_mirrored, "last.ckpt and a mirrored metric", RUN_DEADLINE)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=300)
     run = only_run(runs)
     assert json.loads(run.status.read_text())["state"] == "running"  # as the kill left it
     steps_before = max(e.get("step", 0) for e in iter_events(run.events))
+
+    (mirrored,) = find_runs(target, "smoke")
+    # What a SIGKILL during an upload leaves behind: a half-written temporary beside the file.
+    mirrored.checkpoints.mkdir(exist_ok=True)
+    (mirrored.checkpoints / f"last.ckpt.{proc.pid}.tmp").write_bytes(b"half a checkpoint")
+    home = tmp_path / "home"
+    pull(f"file://{target}", home)
+    (pulled,) = find_runs(home, "smoke")
+    assert not list(pulled.root.rglob("*.tmp")), "a half-sent upload was pulled"
+    status = read_status(pulled)
+    assert status.state == "failed" and "without a final status" in (status.error or "")
+    assert any(e.get("kind") == "metric" for e in iter_events(pulled.events))
 
     result = run_smoke(runs, env, "train.max_epochs=4")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -430,13 +445,9 @@ def test_corrupt_clips_met_in_training_are_skipped_and_counted(
     manifest = tmp_path / "experiments.toml"
     manifest.write_text(CORRUPT_MANIFEST.format(root=root))
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "sousa_train.cli", "run", "smoke", "--manifest", str(manifest)]
-    result = subprocess.run(
-        [*cmd, "--runs-dir", str(runs)],
+    result = sousa_train(
+        *("run", "smoke", "--manifest", str(manifest), "--runs-dir", str(runs)),
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_DEADLINE,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
