@@ -19,9 +19,9 @@ import pytest
 from sousa_train.rundir.layout import RunDir, write_json_atomic
 from sousa_train.rundir.writer import RunLog
 from sousa_tui.state.catalog import RunCatalog
+from tests.cli import CLI, sousa_train_process
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "sousa_train.cli"]
 LIGHTNING_CHATTER = (
     "GPU available",
     "TPU available",
@@ -29,12 +29,6 @@ LIGHTNING_CHATTER = (
     "💡 Tip",
     "Loading `train_dataloader` to estimate number of stepping batches",
 )
-
-
-def cli(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs
-    )
 
 
 def cells(line: str) -> list[str]:
@@ -132,7 +126,7 @@ def test_runs_lists_every_kind_of_run_as_the_console_does(
     runs = tmp_path / "runs"
     make_runs(runs, live_process.pid)
 
-    listed = cli("runs", "--runs-dir", str(runs), cwd=tmp_path)
+    listed = sousa_train_process("runs", "--runs-dir", str(runs), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
     assert cells(header) == [
@@ -173,7 +167,7 @@ def test_runs_lists_every_kind_of_run_as_the_console_does(
 
 
 def test_runs_without_a_runs_folder_says_so(tmp_path: Path) -> None:
-    listed = cli("runs", "--runs-dir", str(tmp_path / "none"), cwd=tmp_path)
+    listed = sousa_train_process("runs", "--runs-dir", str(tmp_path / "none"), cwd=tmp_path)
     assert listed.returncode == 0 and listed.stdout == f"no runs under {tmp_path / 'none'}\n"
 
 
@@ -222,7 +216,7 @@ description = "short one"
 def test_list_sizes_columns_to_long_matrix_names(tmp_path: Path) -> None:
     manifest = tmp_path / "experiments.toml"
     manifest.write_text(LONG)
-    listed = cli("list", "--manifest", str(manifest), cwd=tmp_path)
+    listed = sousa_train_process("list", "--manifest", str(manifest), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
     names = [cells(row)[0] for row in rows]

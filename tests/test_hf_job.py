@@ -25,6 +25,7 @@ import pytest
 
 from sousa_train.rundir.layout import read_json
 from sousa_train.rundir.scan import find_runs
+from tests.cli import sousa_train_process
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "hf_not_a_real_token_but_it_must_stay_hidden"
@@ -35,14 +36,7 @@ echo "$@" >> "$PIP_CALLS"
 
 
 def hf_job(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", "hf-job", *args, "--dry-run"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=120,
-    )
+    return sousa_train_process("hf-job", *args, "--dry-run", env=env, cwd=REPO)
 
 
 def head() -> str:
@@ -197,10 +191,8 @@ def test_a_matrix_is_submitted_as_one_job_each_and_listed_with_state(
     env.pop("HF_HUB_OFFLINE", None)
     common = ["--namespace", "tester"]
     target = ["--sync-to", "hf://datasets/tester/sousa-runs", "--repo", str(REPO)]
-    submit = subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", "hf-job", "--matrix", "sizes", *common, *target],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
-    )  # fmt: skip
+    # Real processes: huggingface_hub reads HF_ENDPOINT and HF_HOME at import.
+    submit = sousa_train_process("hf-job", "--matrix", "sizes", *common, *target, env=env, cwd=REPO)
     assert submit.returncode == 0, submit.stderr
     assert SECRET not in submit.stdout + submit.stderr
     assert [line.split()[:2] for line in submit.stdout.splitlines()] == [
@@ -212,10 +204,7 @@ def test_a_matrix_is_submitted_as_one_job_each_and_listed_with_state(
         assert SECRET not in json.dumps({k: v for k, v in job.items() if k != "secrets"})
         assert job["flavor"] == "a10g-small" and job["dockerImage"].startswith("pytorch/")
         assert job["labels"]["sousaphone"] == "1" and job["command"][:2] == ["bash", "-c"]
-    listed = subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", "hf-jobs", *common],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
-    )  # fmt: skip
+    listed = sousa_train_process("hf-jobs", *common, env=env, cwd=REPO)
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()[1:]]
     assert [row[:4] for row in rows] == [

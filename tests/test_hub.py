@@ -179,14 +179,13 @@ def test_a_damaged_shard_is_one_paragraph_naming_it_and_the_row(hub_copy: Path) 
 
 
 def test_data_check_names_the_layout_and_decodes_every_cell(hub_copy: Path) -> None:
-    cmd = [sys.executable, "-m", "sousa_train.cli", "data", "check"]
-    ok = subprocess.run([*cmd, str(HUB)], capture_output=True, text=True, timeout=120)
+    ok = sousa_train("data", "check", str(HUB))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "(hub layout, 3 audio shard(s) in audio/)" in ok.stdout
     assert "12 files decoded in full, 12 usable" in ok.stdout
     assert "FLAC PCM_24 x 12" in ok.stdout and "  val        4 clips" in ok.stdout
     rewrite_shard(hub_copy / "audio" / "test-00000-of-00001.parquet", 4, bad_row=3)
-    bad = subprocess.run([*cmd, str(hub_copy)], capture_output=True, text=True, timeout=120)
+    bad = sousa_train("data", "check", str(hub_copy))
     assert bad.returncode == 1
     assert f"unreadable audio files: 1\n  {hub_copy}/audio/test-00000-of-00001.parquet#row=3 (" in (
         bad.stdout

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,7 @@ from sousa_train.models.download import WeightsError
 from sousa_train.models.efficientat import MobileNetV3
 from sousa_train.models.pretrained import OFFICIAL
 from sousa_train.models.registry import build_model
+from tests.cli import sousa_train_process
 
 TINY_FILE = "mn01_as_mAP_298.pt"  # the official release name of efficientat/tiny
 AST_HUB_ID = "MIT/ast-finetuned-audioset-10-10-0.4593"
@@ -100,13 +100,8 @@ def env(tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch) -> dict
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sousa_train.cli", "weights", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """A real process: huggingface_hub reads HF_HUB_CACHE and HF_HUB_OFFLINE at import."""
+    return sousa_train_process("weights", *args, env=env)
 
 
 def states(env: dict[str, str]) -> dict[str, str]:
