@@ -79,6 +79,17 @@ def copy_run(run: Path, runs_dir: Path) -> Path:
     return Path(shutil.copytree(run, runs_dir / run.parent.name / run.name))
 
 
+def mirrored_metric(target: Path) -> bool:
+    """Whether a run mirrored under ``target`` (--sync-to) holds a training metric yet."""
+    from sousa_train.rundir.tail import iter_events
+
+    return any(
+        e.get("kind") == "metric"
+        for events in target.rglob("events.jsonl")
+        for e in iter_events(events)
+    )
+
+
 def write_tone_set(
     root: Path, slugs: list[str], per_split: int = 2, rate: int = 22050, seconds: float = 1.0
 ) -> Path:

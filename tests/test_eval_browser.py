@@ -63,11 +63,6 @@ async def opened(pilot, timeout: float = 120.0) -> EvalScreen:
 
 
 @pytest.fixture(scope="module")
-def cache_env(smoke_env: dict[str, str]) -> dict[str, str]:
-    return smoke_env
-
-
-@pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory, finished_smoke: Path) -> Path:
     """The module's own copy of the shared real finished smoke run."""
     return copy_run(finished_smoke, tmp_path_factory.mktemp("runs"))
@@ -199,9 +194,9 @@ async def test_export_writes_png_and_csvs_into_eval(smoke_run: Path, tmp_path: P
 
 
 async def test_missing_split_is_evaluated_by_a_subprocess(
-    smoke_run: Path, tmp_path: Path, cache_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    smoke_run: Path, tmp_path: Path, smoke_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SOUSA_CACHE_DIR", cache_env["SOUSA_CACHE_DIR"])
+    monkeypatch.setenv("SOUSA_CACHE_DIR", smoke_env["SOUSA_CACHE_DIR"])
     run = Path(shutil.copytree(smoke_run, tmp_path / "smoke" / smoke_run.name))
     shutil.rmtree(run / "eval" / "val")
     app = Host(run, "val")
@@ -431,7 +426,7 @@ def test_open_flag_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 def scored_on_real(
     smoke_run: Path,
     tmp_path_factory: pytest.TempPathFactory,
-    cache_env: dict[str, str],
+    smoke_env: dict[str, str],
     fixture_root: Path,
 ) -> Path:
     """A copy of the demo-trained smoke run scored with `eval --data` on the real fixture."""
@@ -457,7 +452,7 @@ def scored_on_real(
             "--split",
             "test",
         ],
-        env=cache_env,
+        env=smoke_env,
         capture_output=True,
         text=True,
         timeout=600,

@@ -22,14 +22,10 @@ from sousa_train.evaluate import load_classifier, load_run_config
 from sousa_train.export import merge_adapters
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
-from tests.cli import Result, sousa_train
+from tests.cli import sousa_train
 from tests.conftest import copy_run
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cli(tmp: Path, *args: str, env: dict[str, str]) -> Result:
-    return sousa_train(*args, env=env, cwd=tmp)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +35,7 @@ def exported(
     tmp = tmp_path_factory.mktemp("export")
     run = RunDir(copy_run(finished_smoke, tmp / "runs"))
     onnx_file = tmp / "out" / "smoke.onnx"
-    result = _cli(tmp, "export", str(run.root), "--onnx", str(onnx_file), env=smoke_env)
+    result = sousa_train("export", str(run.root), "--onnx", str(onnx_file), env=smoke_env, cwd=tmp)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     with pytest.MonkeyPatch.context() as patch:  # the in-process checks read the same demo set
         patch.setenv("SOUSA_CACHE_DIR", smoke_env["SOUSA_CACHE_DIR"])
@@ -78,8 +74,10 @@ def test_merge_adapters_refuses_a_run_without_adapters(
     exported, tmp_path: Path, smoke_env: dict[str, str]
 ) -> None:
     _, run, _ = exported
-    result = _cli(
-        tmp_path, "export", str(run.root), "--onnx", "x.onnx", "--merge-adapters", env=smoke_env
+    result = sousa_train(
+        *("export", str(run.root), "--onnx", "x.onnx", "--merge-adapters"),
+        env=smoke_env,
+        cwd=tmp_path,
     )
     assert result.returncode == 1
     assert "no adapter layers to merge" in result.stderr and str(run.root) in result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sousa_train.config.manifest import ManifestError, load_manifest
-from tests.cli import Result, sousa_train
+from tests.cli import sousa_train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,13 +157,9 @@ def test_overrides_apply_and_are_validated(tmp_path: Path) -> None:
         manifest.get("f")
 
 
-def run_cli(*args: str, cwd: Path) -> Result:
-    return sousa_train(*args, cwd=cwd)
-
-
 def test_cli_malformed_manifest_exits_2_with_one_paragraph(tmp_path: Path) -> None:
     path = write(tmp_path, "[experiments.e\nmodel = 1\n")
-    result = run_cli("run", "e", "--manifest", str(path), cwd=tmp_path)
+    result = sousa_train("run", "e", "--manifest", str(path), cwd=tmp_path)
     assert result.returncode == 2
     assert str(path) in result.stderr and "not valid TOML" in result.stderr
     assert result.stderr.strip().count("\n") == 0
@@ -171,9 +167,9 @@ def test_cli_malformed_manifest_exits_2_with_one_paragraph(tmp_path: Path) -> No
 
 
 def test_cli_list_and_bad_override(tmp_path: Path) -> None:
-    listed = run_cli("list", "--manifest", str(REPO / "experiments.toml"), cwd=tmp_path)
+    listed = sousa_train("list", "--manifest", str(REPO / "experiments.toml"), cwd=tmp_path)
     assert listed.returncode == 0 and "smoke" in listed.stdout and "demo-quick" in listed.stdout
-    bad = run_cli(
+    bad = sousa_train(
         "run",
         "smoke",
         "train.max_epochz=1",

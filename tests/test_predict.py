@@ -28,11 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def env(smoke_env: dict[str, str]) -> dict[str, str]:
-    return smoke_env
-
-
-@pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory, finished_smoke: Path) -> RunDir:
     """The module's own copy of the shared real finished smoke run."""
     return RunDir(copy_run(finished_smoke, tmp_path_factory.mktemp("runs")))
@@ -44,7 +39,7 @@ def tone(seconds: float, rate: int, hz: float = 220.0) -> np.ndarray:
 
 
 def test_predict_scores_any_file_and_names_each_bad_one(
-    smoke_run: RunDir, env: dict[str, str], tmp_path: Path
+    smoke_run: RunDir, smoke_env: dict[str, str], tmp_path: Path
 ) -> None:
     cfg = json.loads(smoke_run.config.read_text())["experiment"]
     clip_s, hop_s = cfg["loader"]["clip_seconds"], cfg["loader"]["eval_hop_seconds"]
@@ -59,7 +54,7 @@ def test_predict_scores_any_file_and_names_each_bad_one(
     broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEnot really audio")
     empty.write_bytes(b"")
     files = [stereo, broken, mono, empty, long]
-    done = sousa_train("predict", str(smoke_run.root), *map(str, files), "--json", env=env)
+    done = sousa_train("predict", str(smoke_run.root), *map(str, files), "--json", env=smoke_env)
     assert done.returncode == 1  # some files failed; the others were still scored
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 2
@@ -85,9 +80,8 @@ def test_predict_scores_any_file_and_names_each_bad_one(
     assert all(len(w["top"]) == 3 for w in windows)
 
     # The same long file for people, with a wider timeline window.
-    done = sousa_train(
-        "predict", str(smoke_run.root), str(long), "--window-seconds", str(2 * clip_s), env=env
-    )
+    wider = ("--window-seconds", str(2 * clip_s))
+    done = sousa_train("predict", str(smoke_run.root), str(long), *wider, env=smoke_env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(str(long)) and len([x for x in lines if x[:5] == "  1. "]) == 1
@@ -97,7 +91,7 @@ def test_predict_scores_any_file_and_names_each_bad_one(
 
 
 def test_predict_on_a_clip_agrees_with_its_evaluation(
-    smoke_run: RunDir, env: dict[str, str]
+    smoke_run: RunDir, smoke_env: dict[str, str]
 ) -> None:
     """A recording is judged exactly as evaluation judges a test clip (same windows, same
     pooling, same audio path), only without its label."""
@@ -109,7 +103,7 @@ def test_predict_on_a_clip_agrees_with_its_evaluation(
         str(smoke_run.root),
         "--json",
         *(str(root / r["audio_path"]) for r in picked),
-        env=env,
+        env=smoke_env,
     )
     assert done.returncode == 0, done.stderr
     for row, got in zip(picked, json.loads(done.stdout)["files"], strict=True):
@@ -131,7 +125,7 @@ class WritesAFile:
 
 
 def test_a_checkpoint_carrying_a_pickled_object_is_refused(
-    smoke_run: RunDir, env: dict[str, str], tmp_path: Path
+    smoke_run: RunDir, smoke_env: dict[str, str], tmp_path: Path
 ) -> None:
     run = RunDir(shutil.copytree(smoke_run.root, tmp_path / "smoke" / smoke_run.run_id))
     marker = tmp_path / "pwned.txt"
@@ -150,7 +144,7 @@ def test_a_checkpoint_carrying_a_pickled_object_is_refused(
         ("predict", str(run.root), str(wav)),
         ("export", str(run.root), "--onnx", str(tmp_path / "m.onnx")),
     ):
-        done = sousa_train(*args, env=env)
+        done = sousa_train(*args, env=smoke_env)
         assert done.returncode == 1, (args, done.stderr)
         message = done.stderr.strip()
         assert message.startswith(f"sousa-train: {run.best_ckpt}: refused")
@@ -163,7 +157,8 @@ def test_a_checkpoint_carrying_a_pickled_object_is_refused(
     status = json.loads(run.status.read_text())
     run.status.write_text(json.dumps({**status, "state": "stopped"}))
     manifest = str(REPO / "experiments.toml")
-    done = sousa_train("run", "smoke", "--runs-dir", str(tmp_path), "--manifest", manifest, env=env)
+    resume = ("run", "smoke", "--runs-dir", str(tmp_path), "--manifest", manifest)
+    done = sousa_train(*resume, env=smoke_env)
     assert done.returncode == 1, done.stderr[-2000:]
     errors = [e["message"] for e in iter_events(run.events) if e["kind"] == "error"]
     assert errors and errors[-1].startswith(f"EvalError: {run.last_ckpt}: refused"), errors

@@ -24,7 +24,8 @@ from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.status import read_status
 from sousa_train.rundir.sync import HEARTBEAT, pull
 from sousa_train.rundir.tail import iter_events
-from tests.cli import Result, sousa_train
+from tests.cli import sousa_train
+from tests.conftest import mirrored_metric
 from tests.waiting import wait_for, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,10 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 def files_of(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-
-
-def cli(*args: str, env: dict[str, str], cwd: Path) -> Result:
-    return sousa_train(*args, env=env, cwd=cwd)
 
 
 def start_long_run(tmp: Path, target: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -54,15 +51,6 @@ def start_long_run(tmp: Path, target: Path, env: dict[str, str]) -> subprocess.P
     )
 
 
-def mirrored_metric(target: Path) -> bool:
-    """Whether the mirror holds a training metric: the run is past its start."""
-    return any(
-        e.get("kind") == "metric"
-        for events in target.rglob("events.jsonl")
-        for e in iter_events(events)
-    )
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     cache = tmp_path_factory.mktemp("cache")
@@ -74,7 +62,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> tup
     """A finished smoke run and the file:// folder it was mirrored to."""
     tmp = tmp_path_factory.mktemp("synced")
     target = tmp / "mirror"
-    done = cli(
+    done = sousa_train(
         "run", "smoke", "train.max_epochs=1", "--manifest", str(REPO / "experiments.toml"),
         "--runs-dir", str(tmp / "runs"), "--sync-to", f"file://{target}",
         env=env, cwd=tmp,
@@ -89,7 +77,7 @@ def test_a_synced_run_pulls_into_an_empty_folder_with_every_file(
 ) -> None:
     run, target = synced
     home = tmp_path / "home"
-    done = cli("pull", f"file://{target}", str(home), env=env, cwd=tmp_path)
+    done = sousa_train("pull", f"file://{target}", str(home), env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"smoke/{run.run_id}" in done.stdout
     pulled = home / "smoke" / run.run_id
@@ -101,7 +89,7 @@ def test_a_synced_run_pulls_into_an_empty_folder_with_every_file(
         assert (pulled / rel).read_bytes() == (run.root / rel).read_bytes(), rel
     assert not [p for p in pulled.rglob("*.tmp")]
     assert read_status(RunDir(pulled)).state == "finished"
-    again = cli("pull", f"file://{target}", str(home), env=env, cwd=tmp_path)
+    again = sousa_train("pull", f"file://{target}", str(home), env=env, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout.startswith("0 changed file(s)"), again.stdout
 
 

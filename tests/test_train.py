@@ -7,7 +7,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from sousa_train.rundir.scan import find_runs
 from sousa_train.rundir.status import read_status
 from sousa_train.rundir.sync import pull
 from sousa_train.rundir.tail import iter_events
-from tests.cli import Result, sousa_train
-from tests.conftest import copy_run, damage_audio, write_tone_set
+from tests.cli import CLI, Result, sousa_train
+from tests.conftest import copy_run, damage_audio, mirrored_metric, write_tone_set
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,24 +36,19 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "SOUSA_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
 
 
+def smoke_args(runs: Path, *extra: str) -> list[str]:
+    """`sousa-train` arguments of a smoke run into ``runs``."""
+    return ["run", "smoke", "--manifest", str(MANIFEST), "--runs-dir", str(runs), *extra]
+
+
 def train_cmd(runs: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "sousa_train.cli",
-        "run",
-        "smoke",
-        "--manifest",
-        str(MANIFEST),
-        "--runs-dir",
-        str(runs),
-        *extra,
-    ]
+    """The same run as the process a user starts, for the tests that signal it."""
+    return [*CLI, *smoke_args(runs, *extra)]
 
 
 def run_smoke(runs: Path, env: dict[str, str], *extra: str) -> Result:
-    """A whole run in this process (tests/cli.py); runs that are signalled are processes."""
-    return sousa_train(*train_cmd(runs, *extra)[3:], env=env, cwd=runs.parent)
+    """A whole run in this process (tests/cli.py)."""
+    return sousa_train(*smoke_args(runs, *extra), env=env, cwd=runs.parent)
 
 
 def only_run(runs: Path) -> RunDir:
@@ -225,11 +219,7 @@ def test_sigkill_mid_run_leaves_a_mirror_read_as_failed_then_resume_in_the_same_
                 e["kind"] == "checkpoint" and e["path"].endswith("last.ckpt")
                 for e in iter_events(found[0].events)
             )
-            return saved and any(
-                e.get("kind") == "metric"
-                for events in target.rglob("events.jsonl")
-                for e in iter_events(events)
-            )
+            return saved and mirrored_metric(target)
 
         wait_for(saved_and_mirrored, "last.ckpt and a mirrored metric", RUN_DEADLINE)
         proc.send_signal(signal.SIGKILL)
@@ -357,8 +347,7 @@ def test_ctrl_c_stops_then_resume_is_refused_while_live_or_changed_then_resumes(
     assert last["kind"] == "end" and last["reason"] == "stopped"
     assert "received SIGINT: stopping after this batch" in run.log.read_text()
 
-    refuse = ("run", "smoke", "--manifest", str(MANIFEST), "--runs-dir", str(runs))
-    changed = sousa_train(*refuse, "train.max_epochs=3", "optim.lr=0.5", env=env)
+    changed = run_smoke(runs, env, "train.max_epochs=3", "optim.lr=0.5")
     assert changed.returncode == 1, changed.stdout + changed.stderr
     assert changed.stderr.startswith(f"sousa-train: {run.config}: the unfinished run was started")
     assert "different settings" in changed.stderr and "--fresh" in changed.stderr
@@ -366,7 +355,7 @@ def test_ctrl_c_stops_then_resume_is_refused_while_live_or_changed_then_resumes(
     # The run as a live process leaves it: running, with a pid that exists (this one).
     live = {**json.loads(status_text), "state": "running", "pid": os.getpid()}
     run.status.write_text(json.dumps(live))
-    busy = sousa_train(*refuse, "train.max_epochs=3", env=env)
+    busy = run_smoke(runs, env, "train.max_epochs=3")
     assert busy.returncode == 1, busy.stdout + busy.stderr
     assert busy.stderr.startswith(f"sousa-train: {run.root}: this experiment is already running")
     assert f"as pid {os.getpid()}" in busy.stderr and "--fresh" in busy.stderr

@@ -20,6 +20,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Lightning's loggers; their rank-zero messages come from children such as
 # ``lightning.pytorch.utilities.rank_zero``.
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+# Their parent, to which they propagate once rerouted: Lightning gives it a stderr handler too.
+_LIGHTNING_PARENT = "lightning"
 _ADVERTISEMENT = "💡 Tip:"
 
 
@@ -34,10 +36,11 @@ def _for_terminal(record: logging.LogRecord) -> bool:
 
 @contextlib.contextmanager
 def _lightning_through_root() -> Iterator[None]:
-    """Lightning, imported before our handlers existed, gave its loggers a stderr handler of
-    their own and stopped them propagating; undo that so its records meet our routing."""
+    """Lightning, imported before our handlers existed, gave its loggers (and their parent) a
+    stderr handler of their own and stopped them propagating; undo that so its records meet
+    our routing, and only it."""
     saved = []
-    for name in LIGHTNING_LOGGERS:
+    for name in (_LIGHTNING_PARENT, *LIGHTNING_LOGGERS):
         logger = logging.getLogger(name)
         saved.append((logger, logger.handlers[:], logger.propagate))
         logger.handlers.clear()

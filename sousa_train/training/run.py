@@ -299,8 +299,6 @@ def build_trainer(
     from sousa_train.training.callbacks import EventCheckpointIO, GracefulStop, RunEvents
     from sousa_train.training.trackers import hyperparameters, make_loggers
 
-    # Lightning gives its logger a stderr handler of its own; ours already prints everything once.
-    logging.getLogger("lightning").handlers.clear()
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     interactive = sys.stderr.isatty()
     stop = GracefulStop(run.last_ckpt)
