@@ -307,3 +307,32 @@ def test_cli_renders_and_reports_rate(tmp_path: Path) -> None:
 
     clash = sousa_train(*cmd, "--clips-per-rudiment", "3", "--seed", "5", cwd=REPO)
     assert clash.returncode == 1 and "seed=4" in clash.stderr
+
+
+def test_presets_record_sousas_recording_chain(samples: list[dict], fixture_root: Path) -> None:
+    """Each preset's room, microphone and compressor are what real SOUSA labels say for it."""
+    chain = ("aug_room_type", "aug_mic_distance", "aug_mic_type", "aug_compression_ratio")
+    real = pq.read_table(fixture_root / "labels" / "samples.parquet").to_pylist()
+    real_chain = {r["augmentation_preset"]: tuple(r[k] for k in chain) for r in real}
+    ours = {r["augmentation_preset"]: tuple(r[k] for k in chain) for r in samples}
+    assert len(ours) == 5 and len(real_chain) >= 4
+    for preset, figures in real_chain.items():
+        assert ours[preset] == figures, preset
+    noise = {}
+    for row in samples:
+        noise.setdefault(row["augmentation_preset"], []).append(row["aug_noise_level_db"])
+    # Measured on real clips: the garage's noise floor is about 10 dB above the practice room's.
+    assert max(noise["practice_room"]) < min(noise["garage"])
+
+
+def test_demo_cache_is_keyed_by_generator_version(tmp_path: Path, monkeypatch) -> None:
+    """A changed renderer must not reuse a set rendered by the old one under the same name."""
+    from sousa_train.config.settings import DatasetSpec, DemoData
+    from sousa_train.data.demo import render
+    from sousa_train.data.sources import demo_root
+
+    monkeypatch.setenv("SOUSA_CACHE_DIR", str(tmp_path))
+    spec = DatasetSpec(name="demo", demo=DemoData(clips_per_rudiment=80))
+    now = demo_root(spec)
+    monkeypatch.setattr(render, "VERSION", render.VERSION + 1)
+    assert demo_root(spec) != now and now.parent == tmp_path / "demo"

@@ -16,9 +16,14 @@ log = logging.getLogger(__name__)
 
 
 def demo_root(spec: DatasetSpec) -> Path:
+    """The cached render's folder, keyed by the generator's version too, so a changed renderer
+    renders a new set instead of training on the old one under the same name."""
+    from sousa_train.data.demo.render import VERSION
+
     assert spec.demo is not None
     d = spec.demo
-    return cache_dir() / "demo" / f"{spec.name}-c{d.clips_per_rudiment}-s{d.seed}-sr{d.sample_rate}"
+    key = f"{spec.name}-c{d.clips_per_rudiment}-s{d.seed}-sr{d.sample_rate}-v{VERSION}"
+    return cache_dir() / "demo" / key
 
 
 def dataset_root(spec: DatasetSpec) -> Path:

@@ -43,7 +43,9 @@ from sousa_train.data.demo.synth import (
 )
 
 GENERATOR = "sousaphone-demo"
-VERSION = 1
+VERSION = 2
+"""Bumped when the same parameters render other audio: 2 added SOUSA's mic distance per
+preset, its reverb amounts, noise floors measured on real clips, and the practice pad kit."""
 
 TEMPO_BPM = (90, 160)
 DURATION_SEC = (3.0, 5.0)
@@ -435,6 +437,9 @@ SAMPLE_SCHEMA = pa.schema(
         ("aug_soundfont", _STRING),
         ("aug_room_type", _STRING),
         ("aug_room_wet_dry", pa.float64()),
+        ("aug_mic_distance", pa.float64()),
+        ("aug_mic_type", _STRING),
+        ("aug_compression_ratio", pa.float64()),
         ("aug_noise_level_db", pa.float64()),
         ("peak_dbfs", pa.float64()),
         ("lead_in_sec", pa.float64()),
@@ -518,6 +523,9 @@ class _Writer:
                 "aug_soundfont": profile.drum.kit,
                 "aug_room_type": preset.room_type,
                 "aug_room_wet_dry": round(acoustics.room.wet, 4),
+                "aug_mic_distance": preset.mic_distance,
+                "aug_mic_type": preset.mic_type,
+                "aug_compression_ratio": preset.compression if preset.compression > 1 else None,
                 "aug_noise_level_db": round(acoustics.noise_db, 1),
                 "peak_dbfs": round(peak_dbfs, 2),
                 "lead_in_sec": round(lead_in, 4),
