@@ -10,8 +10,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from sousa_train.config.settings import LoaderSettings
 from sousa_train.data.cache import DiskCache, MemoryCache, NoCache, make_cache
 from sousa_train.data.clips import Clip
+from sousa_train.data.datamodule import ClipDataModule
 from sousa_train.data.dataset import ClipDataset, collate_clips, pool_windows
 from sousa_train.data.reader import open_dataset
 from tests.conftest import damage_audio, write_tone_set
@@ -96,6 +98,21 @@ def test_train_crops_and_eval_windows_cover_the_real_clips(fixture_root: Path) -
     torch.manual_seed(0)
     assert all(torch.equal(a, train[i]["wave"]) for i, a in enumerate(first))
     assert all(w.shape == (2 * RATE,) for w in first)
+
+
+def test_speed_perturbs_training_crops_only(fixture_root: Path) -> None:
+    """``augment.speed`` reaches the training split's crops (each a different speed, still
+    one window long) and never the windows a model is judged on."""
+    loader = LoaderSettings(num_workers=0, clip_seconds=2.0, cache="memory")
+    module = ClipDataModule(open_dataset(fixture_root), loader, RATE, speed=0.4)
+    train, evals = module.make_dataset("test", train=True), module.make_dataset("val", train=False)
+    plain = ClipDataset(train.clips, sample_rate=RATE, clip_samples=2 * RATE, train=True)
+    torch.manual_seed(0)
+    sped = [train[i]["wave"] for i in range(len(train))]
+    torch.manual_seed(0)
+    assert all(w.shape == (2 * RATE,) for w in sped)
+    assert not any(torch.equal(w, plain[i]["wave"]) for i, w in enumerate(sped))
+    assert evals.log_speed == 0 and train.log_speed == pytest.approx(np.log(1.4))
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -85,7 +85,11 @@ class OptimSettings:
 
 @dataclass(frozen=True)
 class AugmentSettings:
-    """Batch-level augmentation, applied on the training device."""
+    """Training-only augmentation: batch-level on the training device, except ``speed``.
+
+    ``speed`` is applied per clip by the loader (``data.audio.speed_crop``), because a clip
+    played faster needs more of the clip than one window.
+    """
 
     freq_masks: int = 2
     freq_mask_width: int = 12
@@ -93,6 +97,8 @@ class AugmentSettings:
     time_mask_width: int = 20
     mixup_alpha: float = 0.0
     time_stretch: float = 0.0
+    # Speed factors are log-uniform in [1 / (1 + speed), 1 + speed]; 0 is off.
+    speed: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,20 @@ def random_crop(
     return wave[start : start + num_samples]
 
 
+def speed_crop(
+    wave: torch.Tensor, num_samples: int, speed: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A random window of exactly ``num_samples`` played ``speed`` times as fast (tempo and
+    pitch together, as a tape would): ``num_samples * speed`` samples of the clip resampled
+    with soxr. Unlike a phase vocoder's time stretch, every stroke keeps its sharp onset."""
+    source = max(1, round(num_samples * speed))
+    window = random_crop(wave, source, generator).numpy()
+    fast = soxr.resample(window, speed * num_samples, num_samples, RESAMPLE_QUALITY)
+    fast = torch.from_numpy(fast)
+    n = fast.shape[-1]
+    return fast[:num_samples] if n >= num_samples else F.pad(fast, (0, num_samples - n))
+
+
 def eval_windows(wave: torch.Tensor, num_samples: int, hop: int) -> torch.Tensor:
     """Deterministic windows [W, num_samples] that together cover the whole clip.
 

@@ -19,8 +19,11 @@ from sousa_train.data.reader import SousaDataset
 
 
 class ClipDataModule(L.LightningDataModule):
-    def __init__(self, dataset: SousaDataset, loader: LoaderSettings, sample_rate: int) -> None:
+    def __init__(
+        self, dataset: SousaDataset, loader: LoaderSettings, sample_rate: int, speed: float = 0.0
+    ) -> None:
         super().__init__()
+        self.speed = speed
         self.dataset = dataset
         self.loader = loader
         self.sample_rate = sample_rate
@@ -66,6 +69,7 @@ class ClipDataModule(L.LightningDataModule):
             cache=cache,
             eval_hop=self.eval_hop,
             unreadable=self.unreadable,
+            speed=self.speed if train else 0.0,
         )
 
     def loader_for(self, split: Split, *, train: bool) -> DataLoader:

@@ -1,20 +1,22 @@
 """The torch Dataset of clips: read the cache or decode and resample, then crop. Nothing more.
 
 Features and augmentation run on whole batches on the training device, so loader workers
-only do the work that must happen per file. A clip whose audio cannot be read yields a
-marker instead of raising; :func:`collate_clips` drops it and reports its path, so one bad
-file among thousands never kills a run.
+only do the work that must happen per file; speed perturbation is the exception, because a
+window played faster is cut from more of the clip than one window. A clip whose audio cannot
+be read yields a marker instead of raising; :func:`collate_clips` drops it and reports its
+path, so one bad file among thousands never kills a run.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from sousa_train.data.audio import AudioError, eval_windows, load_audio, random_crop
+from sousa_train.data.audio import AudioError, eval_windows, load_audio, random_crop, speed_crop
 from sousa_train.data.cache import NoCache, WaveCache
 from sousa_train.data.clips import Clip
 from sousa_train.data.shards import ShardError, read_audio
@@ -39,6 +41,7 @@ class ClipDataset(Dataset[Item]):
         cache: WaveCache | None = None,
         eval_hop: int | None = None,
         unreadable: dict[str, str] | None = None,
+        speed: float = 0.0,
     ) -> None:
         self.clips = clips
         self.sample_rate = sample_rate
@@ -47,6 +50,7 @@ class ClipDataset(Dataset[Item]):
         self.cache: WaveCache = cache if cache is not None else NoCache()
         self.eval_hop = eval_hop or max(1, clip_samples // 2)
         self.unreadable = unreadable or {}
+        self.log_speed = math.log1p(speed) if speed > 0 else 0.0
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -80,7 +84,10 @@ class ClipDataset(Dataset[Item]):
                 _warned.add(str(exc.path))
                 log.warning("skipping clip %s: %s", exc.path, exc.reason)
             return {"skipped": str(clip.where), "index": index, "clip_samples": self.clip_samples}
-        if self.train:
+        if self.train and self.log_speed > 0:
+            factor = math.exp(self.log_speed * (2 * float(torch.rand(())) - 1))
+            wave = speed_crop(wave, self.clip_samples, factor)
+        elif self.train:
             wave = random_crop(wave, self.clip_samples)
         else:
             wave = eval_windows(wave, self.clip_samples, self.eval_hop)

@@ -224,7 +224,7 @@ def _train(
         max_nonfinite_batches=cfg.train.max_nonfinite_batches,
         check_grad_finite=precision != "16-mixed",
     )
-    data = ClipDataModule(dataset, cfg.loader, model.sample_rate)
+    data = ClipDataModule(dataset, cfg.loader, model.sample_rate, cfg.augment.speed)
     fit = build_trainer(cfg, run, runlog, accelerator, precision, is_zero=placement.is_zero)
     run_fit(fit, module, data, placement.resume_from)
     if fit.stop.requested is not None:
