@@ -248,6 +248,8 @@ async def test_plus_minus_set_how_many_start_and_s_unqueues(tmp_path: Path) -> N
         assert launcher.max_parallel == 1 and "1 at once" in app.screen.sub_title
         table = highlight(app, "broken-a")
         await pilot.press("enter")
+        # The launcher starts queued runs on its next tick: wait for a's, so b queues behind it.
+        await wait_until(pilot, lambda: "broken-a" in launcher.running, "a's rerun to start")
         table = highlight(app, "broken-b")
         await pilot.press("enter")
         assert table.get_cell("broken-b", "state") == "queued"
