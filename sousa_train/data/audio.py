@@ -99,10 +99,13 @@ def speed_crop(
     with soxr. Unlike a phase vocoder's time stretch, every stroke keeps its sharp onset."""
     source = max(1, round(num_samples * speed))
     window = random_crop(wave, source, generator).numpy()
-    fast = soxr.resample(window, speed * num_samples, num_samples, RESAMPLE_QUALITY)
-    fast = torch.from_numpy(fast)
-    n = fast.shape[-1]
-    return fast[:num_samples] if n >= num_samples else F.pad(fast, (0, num_samples - n))
+    fast = torch.from_numpy(soxr.resample(window, speed, 1.0, RESAMPLE_QUALITY))
+    return fit_length(fast, num_samples)
+
+
+def fit_length(wave: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """``wave`` [..., T] cut or zero-padded at the end to exactly ``num_samples``."""
+    return F.pad(wave, (0, num_samples - wave.shape[-1]))
 
 
 def eval_windows(wave: torch.Tensor, num_samples: int, hop: int) -> torch.Tensor:

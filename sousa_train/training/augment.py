@@ -9,6 +9,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from sousa_train.config.settings import AugmentSettings
+from sousa_train.data.audio import fit_length
 
 
 class SpecAugment(nn.Module):
@@ -61,6 +62,4 @@ def time_stretch(wave: Tensor, rate: float, n_fft: int = 512, hop: int = 128) ->
     advance = torch.linspace(0, math.pi * hop, n_fft // 2 + 1, device=wave.device)[..., None]
     stretched = torchaudio.functional.phase_vocoder(spec, rate, advance)
     out = torch.istft(stretched, n_fft, hop, window=window)
-    if out.shape[-1] >= length:
-        return out[..., :length].to(wave.dtype)
-    return nn.functional.pad(out, (0, length - out.shape[-1])).to(wave.dtype)
+    return fit_length(out, length).to(wave.dtype)
