@@ -11,7 +11,7 @@ import soxr
 import torch
 import torchaudio
 
-from sousa_train.data import audio
+from sousa_train.data import audio, flac
 from sousa_train.data.reader import open_dataset
 from tests.conftest import damage_audio
 
@@ -70,7 +70,7 @@ def test_broken_files_raise_audio_error_naming_the_path(tmp_path: Path) -> None:
         sf.write(paths[-1], np.sin(np.arange(44100, dtype=np.float32)) * 0.3, 44100)
     broken = damage_audio(paths)
     reasons = {"missing": "not found", "empty": "empty file", "garbage": "cannot decode"}
-    reasons["truncated"] = ""  # libsndfile says "lost sync", or fewer frames than the header
+    reasons["truncated"] = "damaged or truncated: "
     for kind, path in broken.items():
         with pytest.raises(audio.AudioError) as info:
             audio.load_audio(path, 16000)
@@ -80,6 +80,47 @@ def test_broken_files_raise_audio_error_naming_the_path(tmp_path: Path) -> None:
     sf.write(silent, np.zeros((0, 2), np.float32), 16000)
     with pytest.raises(audio.AudioError, match="no audio frames"):
         audio.load_audio(silent, 16000)
+
+
+def test_flac_decodes_bit_for_bit_as_libsndfile_does(fixture_root: Path) -> None:
+    """dr_flac (the fast path) against libFLAC through soundfile, on real 24-bit stereo."""
+    for clip in open_dataset(fixture_root).all_clips():
+        reference, rate = sf.read(clip.path, dtype="float32", always_2d=True)
+        for data in (None, clip.path.read_bytes()):
+            frames, got_rate, promised = flac.decode(clip.path, data)
+            assert (got_rate, promised) == (rate, reference.shape[0])
+            assert np.array_equal(frames, reference)
+
+
+def test_flac_of_unknown_length_decodes_whole_and_damage_inside_is_an_error(
+    fixture_root: Path, tmp_path: Path
+) -> None:
+    path = open_dataset(fixture_root).clips("test")[0].path
+    reference = audio.load_audio(path, 16000)
+    data = bytearray(path.read_bytes())
+    unknown = bytearray(data)
+    unknown[21] &= 0xF0  # STREAMINFO's 36-bit total sample count, zero when not known
+    unknown[22:26] = bytes(4)
+    assert flac.decode(path, bytes(unknown))[2] is None
+    assert torch.equal(audio.load_audio(path, 16000, bytes(unknown)), reference)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF  # one damaged frame mid-stream (its CRC fails)
+    damaged = tmp_path / "damaged.flac"
+    damaged.write_bytes(flipped)
+    with pytest.raises(audio.AudioError, match=r"damaged or truncated: \d+ of \d+ frames"):
+        audio.load_audio(damaged, 16000)
+
+
+def test_other_formats_go_through_soundfile_with_the_same_checks(tmp_path: Path) -> None:
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.array([0.1, np.nan, 0.2], np.float32), 8000, subtype="FLOAT")
+    with pytest.raises(audio.AudioError, match="NaN or infinite"):
+        audio.load_audio(nan, 8000)
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF" + np.random.default_rng(0).bytes(512))
+    with pytest.raises(audio.AudioError, match="cannot decode") as info:
+        audio.load_audio(garbage, 8000)
+    assert info.value.path == garbage
 
 
 def test_eval_windows_cover_a_long_clip_to_its_end() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,26 @@ def test_cache_kinds_and_a_stale_cache_file(tmp_path: Path) -> None:
     dataset = ClipDataset([clip], sample_rate=RATE, clip_samples=RATE, train=False, cache=cache)
     assert dataset[0]["wave"].shape == (1, RATE)
     assert cache.get(clip) is not None  # rewritten whole
+
+
+def test_an_unwritable_cache_slows_training_and_a_removed_folder_is_made_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = _clips(tmp_path, per_split=1)[:2]
+    wave = torch.linspace(-1, 1, RATE)
+    cache = DiskCache(tmp_path / "waves")
+    assert torch.equal(cache.put(first, wave), wave.half().float())
+    shutil.rmtree(cache.folder)  # e.g. a user clearing the cache while a run trains
+    cache.put(second, wave)
+    assert [p.name for p in cache.folder.iterdir()] == [cache.path(second).name]  # no temp file
+    assert torch.equal(cache.get(second), wave.half().float())
+    (tmp_path / "a-file").write_bytes(b"")
+    blocked = DiskCache(tmp_path / "a-file" / "waves")  # no folder can be made under a file
+    with caplog.at_level(logging.WARNING, logger="sousa_train.data.cache"):
+        for clip in (first, second):
+            assert torch.equal(blocked.put(clip, wave), wave.half().float())
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["waveform cache disabled"]
+    assert blocked.get(first) is None
 
 
 def test_pool_windows_averages_log_probabilities_per_clip() -> None:

@@ -12,11 +12,12 @@ below the room, noise and mic colouring the data set itself carries. Reads give 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
-import tempfile
+import threading
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -28,6 +29,7 @@ from sousa_train.data.clips import Clip
 CacheKind = Literal["memory", "disk", "none"]
 
 log = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class WaveCache(Protocol):
@@ -94,20 +96,25 @@ class DiskCache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self._root = str(self.folder)
         self._failed = False
 
     def path(self, clip: Clip) -> Path:
         """The cache file: readable stem plus a hash of audio_path, unique per audio file."""
+        return Path(self._file(clip))
+
+    def _file(self, clip: Clip) -> str:
+        # Strings, not pathlib: this runs for every clip of a first epoch, next to the decode.
         digest = hashlib.sha1(clip.audio_path.encode()).hexdigest()[:10]
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(clip.audio_path).stem)[:80]
-        return self.folder / f"{stem}-{digest}.npy"
+        stem = os.path.splitext(os.path.basename(clip.audio_path))[0]
+        return os.path.join(self._root, f"{_UNSAFE.sub('_', stem)[:80]}-{digest}.npy")
 
     def has(self, clip: Clip) -> bool:
-        return self.path(clip).is_file()
+        return os.path.isfile(self._file(clip))
 
     def get(self, clip: Clip) -> torch.Tensor | None:
         try:
-            data = np.load(self.path(clip), mmap_mode="r")
+            data = np.load(self._file(clip), mmap_mode="r")
             return torch.from_numpy(np.asarray(data, dtype=np.float32))
         except (OSError, ValueError, EOFError):  # absent, or not a whole .npy: decode again
             return None
@@ -116,20 +123,28 @@ class DiskCache:
         # torch's casts are vectorised; numpy's float16 ones cost as much as the resampling.
         half = wave.detach().cpu().to(torch.float16)
         served = half.float()
-        stored = half.numpy()
         if self._failed:
             return served
-        target = self.path(clip)
-        tmp: str | None = None
+        target = self._file(clip)
+        # Unique among live writers (loader workers, shard-filling threads), with no random
+        # name to draw and no file to probe for; a leftover from a dead writer is overwritten.
+        folder, name = os.path.split(target)
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        stored = half.numpy()
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{target.stem}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, stored)
+            try:
+                fh = open(tmp, "wb")
+            except FileNotFoundError:  # the first write, or the folder was removed meanwhile
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fh = open(tmp, "wb")
+            with fh:  # numpy's own header, then the samples in one write
+                header = np.lib.format.header_data_from_array_1_0(stored)
+                np.lib.format.write_array_header_1_0(fh, header)
+                fh.write(stored.data)
             os.replace(tmp, target)
         except OSError as exc:  # a full or read-only disk slows training down, nothing more
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             self._failed = True
             log.warning("waveform cache disabled: cannot write %s (%s)", target, exc)
         return served

@@ -44,6 +44,7 @@ PACKAGES = (
     "torchmetrics",
     "numpy",
     "soundfile",
+    "miniaudio",
     "pyarrow",
     "sousaphone",
 )
