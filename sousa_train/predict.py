@@ -2,9 +2,10 @@
 
 A recording goes through the training audio path (data/audio.py: decode, mono, resample to
 the model's rate) and is scored exactly as evaluation scores a clip: every
-``eval_hop_seconds`` window of ``clip_seconds``, window log-probabilities pooled by
-:func:`pool_windows`. A recording longer than one window also gets a timeline, each of its
-windows scored the same way, so a practice session shows where each rudiment was played.
+``eval_hop_seconds`` window of ``clip_seconds`` at each of ``eval_speeds``, window
+log-probabilities pooled by :func:`pool_windows`. A recording longer than one window also
+gets a timeline, each of its windows scored the same way, so a practice session shows where
+each rudiment was played.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from sousa_train.data.audio import eval_windows, load_audio, window_starts
+from sousa_train.data.audio import load_audio, window_starts, windows_at_speeds
 from sousa_train.data.dataset import pool_windows
 from sousa_train.evaluate import checkpoint_path, load_classifier, load_run_config
 from sousa_train.rudiments import RUDIMENTS
@@ -76,6 +77,7 @@ class Predictor:
         self.batch_size = cfg.loader.batch_size
         self.clip = round(cfg.loader.clip_seconds * self.sample_rate)
         self.hop = max(1, round(cfg.loader.eval_hop_seconds * self.sample_rate))
+        self.speeds = cfg.loader.eval_speeds
         # The timeline's windows overlap as the evaluation's do; by default they are its own.
         self.window_seconds = window_seconds or cfg.loader.clip_seconds
         self.span = max(1, round(self.window_seconds * self.sample_rate))
@@ -109,7 +111,7 @@ class Predictor:
 
     def _pooled(self, spans: list[torch.Tensor]) -> torch.Tensor:
         """Per-span scores [S, C]: each span windowed as evaluation windows a clip."""
-        windows = [eval_windows(span, self.clip, self.hop) for span in spans]
+        windows = [windows_at_speeds(span, self.clip, self.hop, self.speeds) for span in spans]
         owner = torch.repeat_interleave(
             torch.arange(len(windows)), torch.tensor([w.shape[0] for w in windows])
         )

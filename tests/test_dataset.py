@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sousa_train.config.settings import LoaderSettings
+from sousa_train.data import audio
 from sousa_train.data.cache import DiskCache, MemoryCache, NoCache, make_cache
 from sousa_train.data.clips import Clip
 from sousa_train.data.datamodule import ClipDataModule
@@ -114,6 +115,29 @@ def test_speed_perturbs_training_crops_only(fixture_root: Path) -> None:
     assert all(w.shape == (2 * RATE,) for w in sped)
     assert not any(torch.equal(w, plain[i]["wave"]) for i, w in enumerate(sped))
     assert evals.log_speed == 0 and train.log_speed == pytest.approx(np.log(1.4))
+
+
+def test_eval_speeds_pool_the_windows_of_the_clip_played_at_each_speed(fixture_root: Path) -> None:
+    clips = open_dataset(fixture_root).clips("test")
+    args = {"sample_rate": RATE, "clip_samples": RATE, "train": False, "eval_hop": RATE // 2}
+    plain = ClipDataset(clips, **args)
+    tta = ClipDataset(clips, **args, eval_speeds=(0.8, 1.0, 1.25))
+    for i, clip in enumerate(clips):
+        wave = plain.waveform(clip)
+        slow, fast = (audio.play_at(wave, s) for s in (0.8, 1.25))
+        assert abs(slow.shape[0] - wave.shape[0] / 0.8) <= 1  # played slower: longer
+        assert abs(fast.shape[0] - wave.shape[0] / 1.25) <= 1
+        counts = [len(audio.window_starts(w.shape[0], RATE, RATE // 2)) for w in (slow, wave, fast)]
+        windows = tta[i]["wave"]
+        assert windows.shape == (sum(counts), RATE) and counts[0] > counts[1] > counts[2]
+        assert torch.equal(windows[counts[0] : counts[0] + counts[1]], plain[i]["wave"])
+    batch = collate_clips([tta[0], tta[1]])
+    assert batch["owner"].tolist().count(0) == tta[0]["wave"].shape[0]  # pooled as one clip
+    speeds = (0.8, 1.0, 1.25)
+    loader = LoaderSettings(num_workers=0, clip_seconds=1.0, cache="memory", eval_speeds=speeds)
+    module = ClipDataModule(open_dataset(fixture_root), loader, RATE)
+    assert module.loader_for("test", train=False).dataset.eval_speeds == speeds
+    assert module.val_dataloader().dataset.eval_speeds == (1.0,)  # each epoch's checkpoint pick
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from sousa_train.config.manifest import ManifestError, load_manifest
+from sousa_train.config.settings import experiment_from_dict
 from tests.cli import sousa_train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,6 +157,26 @@ def test_overrides_apply_and_are_validated(tmp_path: Path) -> None:
         manifest.get("e", ["train.max_epochs"])
     with pytest.raises(ManifestError, match="no experiment named 'f'"):
         manifest.get("f")
+
+
+def test_eval_speeds_are_a_list_of_positive_numbers(tmp_path: Path) -> None:
+    manifest = load_manifest(write(tmp_path, BASE))
+    assert manifest.get("e").loader.eval_speeds == (1.0,)
+    cfg = manifest.get("e", ["loader.eval_speeds=[0.8, 1, 1.25]"])
+    assert cfg.loader.eval_speeds == (0.8, 1.0, 1.25)
+    assert experiment_from_dict(json.loads(json.dumps(cfg.to_dict()))).loader.eval_speeds == (
+        0.8,
+        1.0,
+        1.25,
+    )  # as a run's config.json holds it
+    for bad, says in (
+        ("[]", "at least one number"),
+        ("[1.0, 0]", "each above 0"),
+        ("1.0", "must be a list of numbers"),
+        ("[1.0, 'fast']", r"eval_speeds\[1\] must be a number"),
+    ):
+        with pytest.raises(ManifestError, match=says):
+            manifest.get("e", [f"loader.eval_speeds={bad}"])
 
 
 def test_cli_malformed_manifest_exits_2_with_one_paragraph(tmp_path: Path) -> None:

@@ -375,6 +375,13 @@ def _build(origin: Any, where: str, cls: type, table: dict) -> Any:
         number = isinstance(values[key], (int, float)) and not isinstance(values[key], bool)
         if number and values[key] < 0:
             raise ManifestError(f"{origin}: {where}.{key} is {value!r}; it must not be negative.")
+        hint = hints[key]  # a list of factors, such as speeds
+        numbers = typing.get_origin(hint) is tuple and typing.get_args(hint)[0] is float
+        if numbers and not (values[key] and all(v > 0 for v in values[key])):
+            raise ManifestError(
+                f"{origin}: {where}.{key} is {value!r}; it must list at least one number, "
+                "each above 0."
+            )
     return cls(**values)
 
 
@@ -386,9 +393,11 @@ def _coerce(origin: Any, key: str, value: Any, hint: Any) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(origin, key, value, inner)
     if typing.get_origin(hint) is tuple:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ManifestError(f"{origin}: {key} must be a list of strings, got {value!r}.")
-        return tuple(value)
+        item = args[0]
+        if not isinstance(value, list):
+            many = {str: "strings", float: "numbers", int: "integers"}.get(item, "values")
+            raise ManifestError(f"{origin}: {key} must be a list of {many}, got {value!r}.")
+        return tuple(_typed(origin, f"{key}[{i}]", v, item) for i, v in enumerate(value))
     return _typed(origin, key, value, hint)
 
 

@@ -65,6 +65,9 @@ class LoaderSettings:
     num_workers: int = 1
     clip_seconds: float = 3.0
     eval_hop_seconds: float = 1.5
+    # Test-time speeds: evaluation pools the windows of the clip played at each of these
+    # speeds (tempo and pitch together, soxr), as training's ``augment.speed`` varies them.
+    eval_speeds: tuple[float, ...] = (1.0,)
     cache: str = "disk"
 
 

@@ -114,9 +114,12 @@ def speed_crop(
     pitch together, as a tape would): ``num_samples * speed`` samples of the clip resampled
     with soxr. Unlike a phase vocoder's time stretch, every stroke keeps its sharp onset."""
     source = max(1, round(num_samples * speed))
-    window = random_crop(wave, source, generator).numpy()
-    fast = torch.from_numpy(soxr.resample(window, speed, 1.0, RESAMPLE_QUALITY))
-    return fit_length(fast, num_samples)
+    return fit_length(play_at(random_crop(wave, source, generator), speed), num_samples)
+
+
+def play_at(wave: torch.Tensor, speed: float) -> torch.Tensor:
+    """``wave`` [T] played ``speed`` times as fast: about T / speed samples (soxr)."""
+    return torch.from_numpy(soxr.resample(wave.numpy(), speed, 1.0, RESAMPLE_QUALITY))
 
 
 def fit_length(wave: torch.Tensor, num_samples: int) -> torch.Tensor:
@@ -136,6 +139,15 @@ def eval_windows(wave: torch.Tensor, num_samples: int, hop: int) -> torch.Tensor
     if n <= num_samples:
         return F.pad(wave, (0, num_samples - n)).unsqueeze(0)
     return torch.stack([wave[s : s + num_samples] for s in starts])
+
+
+def windows_at_speeds(
+    wave: torch.Tensor, num_samples: int, hop: int, speeds: tuple[float, ...] = (1.0,)
+) -> torch.Tensor:
+    """:func:`eval_windows` of the clip played at each of ``speeds``, one after another
+    [W1 + W2 + ..., num_samples]: test-time speeds, pooled as one clip's windows."""
+    played = (wave if s == 1.0 else play_at(wave, s) for s in speeds)
+    return torch.cat([eval_windows(w, num_samples, hop) for w in played])
 
 
 def window_starts(length: int, num_samples: int, hop: int) -> list[int]:

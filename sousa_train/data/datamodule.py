@@ -48,7 +48,9 @@ class ClipDataModule(L.LightningDataModule):
     def clips(self, split: Split) -> list[Clip]:
         return self.dataset.clips(split)
 
-    def make_dataset(self, split: Split, *, train: bool) -> ClipDataset:
+    def make_dataset(
+        self, split: Split, *, train: bool, eval_speeds: tuple[float, ...] | None = None
+    ) -> ClipDataset:
         """The split's dataset; Hub shards are first streamed into the cache (data/fill.py).
 
         With ``loader.cache = "none"`` a Hub split is kept in memory for this dataset's life
@@ -70,12 +72,17 @@ class ClipDataModule(L.LightningDataModule):
             eval_hop=self.eval_hop,
             unreadable=self.unreadable,
             speed=self.speed if train else 0.0,
+            eval_speeds=self.loader.eval_speeds if eval_speeds is None else eval_speeds,
         )
 
-    def loader_for(self, split: Split, *, train: bool) -> DataLoader:
+    def loader_for(
+        self, split: Split, *, train: bool, eval_speeds: tuple[float, ...] | None = None
+    ) -> DataLoader:
+        """Batches of ``split``; evaluation plays clips at ``eval_speeds`` (default: the
+        loader's)."""
         workers = self.loader.num_workers
         return DataLoader(
-            self.make_dataset(split, train=train),
+            self.make_dataset(split, train=train, eval_speeds=eval_speeds),
             batch_size=self.loader.batch_size,
             shuffle=train,
             num_workers=workers,
@@ -89,7 +96,9 @@ class ClipDataModule(L.LightningDataModule):
         return self.loader_for("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self.loader_for("val", train=False)
+        # Speed 1 only: this picks the best checkpoint every epoch, and test-time speeds would
+        # multiply its cost; the final test and `sousa-train eval` use loader.eval_speeds.
+        return self.loader_for("val", train=False, eval_speeds=(1.0,))
 
 
 def _ignore_interrupts(worker_id: int) -> None:

@@ -16,7 +16,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from sousa_train.data.audio import AudioError, eval_windows, load_audio, random_crop, speed_crop
+from sousa_train.data.audio import (
+    AudioError,
+    load_audio,
+    random_crop,
+    speed_crop,
+    windows_at_speeds,
+)
 from sousa_train.data.cache import NoCache, WaveCache
 from sousa_train.data.clips import Clip
 from sousa_train.data.shards import ShardError, read_audio
@@ -29,7 +35,8 @@ Item = dict[str, Any]
 
 class ClipDataset(Dataset[Item]):
     """Train items are one random crop ``wave`` [clip_samples]; eval items are all windows
-    ``wave`` [W, clip_samples] of the clip (see :func:`eval_windows`), so nothing is unseen."""
+    ``wave`` [W, clip_samples] of the clip (see :func:`eval_windows`), so nothing is unseen,
+    for the clip played at each of ``eval_speeds`` (all pooled together as one clip's)."""
 
     def __init__(
         self,
@@ -42,6 +49,7 @@ class ClipDataset(Dataset[Item]):
         eval_hop: int | None = None,
         unreadable: dict[str, str] | None = None,
         speed: float = 0.0,
+        eval_speeds: tuple[float, ...] = (1.0,),
     ) -> None:
         self.clips = clips
         self.sample_rate = sample_rate
@@ -51,6 +59,7 @@ class ClipDataset(Dataset[Item]):
         self.eval_hop = eval_hop or max(1, clip_samples // 2)
         self.unreadable = unreadable or {}
         self.log_speed = math.log1p(speed) if speed > 0 else 0.0
+        self.eval_speeds = eval_speeds
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -90,7 +99,7 @@ class ClipDataset(Dataset[Item]):
         elif self.train:
             wave = random_crop(wave, self.clip_samples)
         else:
-            wave = eval_windows(wave, self.clip_samples, self.eval_hop)
+            wave = windows_at_speeds(wave, self.clip_samples, self.eval_hop, self.eval_speeds)
         return {"wave": wave, "label": clip.label, "index": index}
 
 
