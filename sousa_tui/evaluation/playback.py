@@ -107,6 +107,8 @@ class Player:
             return bool(self._sd.get_stream().active)
         except RuntimeError:  # nothing was ever played
             return False
+        except self._sd.PortAudioError:  # play() on its thread is closing that stream now
+            return False
 
     def ended(self) -> bool:
         """True once when a clip has run to its end, so the UI clears its indicator once."""
