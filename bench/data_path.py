@@ -5,7 +5,7 @@
 Prints ms/clip, one thread, for each of :data:`STAGES`:
   soundfile decoding alone (``sf.read`` to float32: what most audio pipelines pay),
   our decoder alone (dr_flac for FLAC, soundfile otherwise),
-  our cold path: decode, channel mix and soxr resampling, as the issue's figures count it,
+  our cold path: decode, channel mix and soxr resampling (what reaches the model),
   the same plus the float16 write to the disk cache: a first epoch's whole cost per clip,
   our warm path: reading the clip back from the disk cache,
 on the first N clips of a data set in any layout (for the Hub's, the FLAC bytes are read
@@ -29,8 +29,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from sousa_train.data import flac
-from sousa_train.data.audio import decode_mono, load_audio
+from sousa_train.data.audio import decode_frames, load_audio
 from sousa_train.data.cache import DiskCache
 from sousa_train.data.clips import Clip
 from sousa_train.data.reader import open_dataset
@@ -66,9 +65,7 @@ def one_pass(
         return sf.read(clips[i].path if in_files else io.BytesIO(blobs[i]), dtype="float32")
 
     def ours(i: int) -> object:
-        if flac.is_flac(clips[i].path, data[i]):
-            return flac.decode(clips[i].path, data[i])
-        return decode_mono(clips[i].where, data[i])
+        return decode_frames(clips[i].where, data[i])
 
     def cold(i: int) -> torch.Tensor:
         return load_audio(clips[i].where, rate, data[i])

@@ -12,6 +12,7 @@ sinc kernel costs.
 from __future__ import annotations
 
 import io
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -43,24 +44,7 @@ def decode_mono(path: Path, data: bytes | None = None) -> tuple[np.ndarray, int]
     format libsndfile reads (WAV 16/24-bit or float, AIFF, Ogg...) to soundfile.
     """
     path = Path(path)
-    if data is None:
-        if not path.is_file():
-            raise AudioError(path, "file not found")
-        if path.stat().st_size == 0:
-            raise AudioError(path, "empty file (0 bytes)")
-    elif not data:
-        raise AudioError(path, "empty file (0 bytes)")
-    try:
-        integers = flac.is_flac(path, data)  # FLAC holds integer samples: never NaN
-        if integers:
-            frames, rate, expected = flac.decode(path, data)
-        else:
-            frames, rate, expected = _decode_soundfile(path, data)
-    except sf.LibsndfileError as exc:
-        reason = exc.error_string.removeprefix("Error : ")
-        raise AudioError(path, f"cannot decode: {reason}") from exc
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise AudioError(path, f"cannot decode: {exc}") from exc
+    frames, rate, expected, integers = decode_frames(path, data)
     if frames.shape[0] == 0:
         raise AudioError(path, "no audio frames")
     if expected is not None and frames.shape[0] < expected:
@@ -77,10 +61,35 @@ def decode_mono(path: Path, data: bytes | None = None) -> tuple[np.ndarray, int]
     return mono, rate
 
 
-def _decode_soundfile(path: Path, data: bytes | None) -> tuple[np.ndarray, int, int]:
-    """What :func:`flac.decode` returns, for every format libsndfile reads."""
-    with sf.SoundFile(path if data is None else io.BytesIO(data)) as fh:
-        return fh.read(dtype="float32", always_2d=True), fh.samplerate, fh.frames
+def decode_frames(
+    path: Path, data: bytes | None = None
+) -> tuple[np.ndarray, int, int | None, bool]:
+    """The decoder alone: every frame [frames, channels] float32, the rate, the frame count
+    the header promises (None if unknown), and whether the samples were integers (FLAC:
+    never NaN). FLAC goes to dr_flac, every other format to soundfile; an unusable file is
+    an :class:`AudioError` naming ``path``."""
+    path = Path(path)
+    if data is None:
+        try:
+            info = path.stat()  # one call for both checks: this runs once per clip
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise AudioError(path, "file not found")
+        if info.st_size == 0:
+            raise AudioError(path, "empty file (0 bytes)")
+    elif not data:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        if flac.is_flac(path, data):
+            return (*flac.decode(path, data), True)
+        with sf.SoundFile(path if data is None else io.BytesIO(data)) as fh:
+            return fh.read(dtype="float32", always_2d=True), fh.samplerate, fh.frames, False
+    except sf.LibsndfileError as exc:
+        reason = exc.error_string.removeprefix("Error : ")
+        raise AudioError(path, f"cannot decode: {reason}") from exc
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise AudioError(path, f"cannot decode: {exc}") from exc
 
 
 def resample(mono: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:

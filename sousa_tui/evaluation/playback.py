@@ -40,6 +40,9 @@ class Player:
     def __init__(self) -> None:
         self._sd: ModuleType | None = None
         self._lock = threading.Lock()
+        # play() and stop() run off the UI thread and replace or close sounddevice's one
+        # stream; the UI's poll of that stream must not run while it is being closed.
+        self._stream_lock = threading.Lock()
         self.now_playing: str | None = None
 
     def unavailable(self) -> str | None:
@@ -87,15 +90,17 @@ class Player:
             ) from exc
         assert self._sd is not None
         try:
-            # 200 ms of buffer: we listen, not perform, and a busy CPU must not cause dropouts.
-            self._sd.play(audio, rate, latency=0.2)
+            with self._stream_lock:
+                # 200 ms of buffer: we listen, not perform; a busy CPU must not cause dropouts.
+                self._sd.play(audio, rate, latency=0.2)
         except self._sd.PortAudioError as exc:
             raise PlaybackError(f"The audio device refused {path.name}: {exc}") from exc
         self.now_playing = label
 
     def stop(self) -> None:
         if self._sd is not None:
-            self._sd.stop()
+            with self._stream_lock:
+                self._sd.stop()
         self.now_playing = None
 
     @property
@@ -104,10 +109,9 @@ class Player:
         if self._sd is None or self.now_playing is None:
             return False
         try:
-            return bool(self._sd.get_stream().active)
+            with self._stream_lock:
+                return bool(self._sd.get_stream().active)
         except RuntimeError:  # nothing was ever played
-            return False
-        except self._sd.PortAudioError:  # play() on its thread is closing that stream now
             return False
 
     def ended(self) -> bool:
