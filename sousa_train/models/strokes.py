@@ -66,9 +66,12 @@ def stroke_period(envelope: Tensor, frame_rate: float) -> Tensor:
     multiples."""
     ac = autocorrelation(envelope.float())
     n = ac.shape[-1]
-    lags = torch.linspace(
-        math.log(SHORTEST_PERIOD), math.log(LONGEST_PERIOD), CANDIDATES, device=ac.device
-    ).exp() * frame_rate
+    lags = (
+        torch.linspace(
+            math.log(SHORTEST_PERIOD), math.log(LONGEST_PERIOD), CANDIDATES, device=ac.device
+        ).exp()
+        * frame_rate
+    )
     score = torch.zeros(ac.shape[0], CANDIDATES, device=ac.device)
     for k in range(1, HARMONICS + 1):
         score += _at(ac, k * lags, n) - _at(ac, (k - 0.5) * lags, n)
@@ -145,7 +148,9 @@ class StrokeView(nn.Module):
                 ],
                 dim=1,
             )
-            canvas = stroke_canvas(rows, period * self.frame_rate / self.frames_per_stroke, self.length)
+            canvas = stroke_canvas(
+                rows, period * self.frame_rate / self.frames_per_stroke, self.length
+            )
             tempo = (period / 0.1).log()[:, None, None].expand(-1, 1, self.length)
             return torch.cat([canvas, tempo], dim=1)
 
@@ -158,4 +163,7 @@ class StrokeView(nn.Module):
         return period
 
     def extra_repr(self) -> str:
-        return f"frames_per_stroke={self.frames_per_stroke}, length={self.length}, jitter={self.jitter}"
+        return (
+            f"frames_per_stroke={self.frames_per_stroke}, length={self.length}, "
+            f"jitter={self.jitter}"
+        )
