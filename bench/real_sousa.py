@@ -1,11 +1,13 @@
 """The sim-to-real recipe end to end on a real SOUSA folder, timed as a user would run it.
 
-    python bench/real_sousa.py DATA_PATH [--runs-dir D] [--manifest F]
+    python bench/real_sousa.py DATA_PATH [--runs-dir D] [--manifest F] [--pretrain NAME]
+                                         [--finetune NAME]
 
-Runs ``sousa-pretrain`` (RhythmCNN on a demo render) and then ``sousa-finetune`` (from that
-run, on DATA_PATH) through the real CLI (``python -m sousa_train.cli run`` subprocesses), with
-a temporary copy of the manifest that names DATA_PATH as a data set; so what it measures is
-what users run. It starts cold: a fresh runs folder (a new temporary one unless --runs-dir,
+Runs ``sousa-pretrain`` (on a demo render) and then ``sousa-finetune`` (from that run, on
+DATA_PATH), or the two experiments named, so a variant of the recipe is measured the same
+way: through the real CLI (``python -m sousa_train.cli run`` subprocesses), with a temporary
+copy of the manifest that names DATA_PATH as a data set, so what it measures is what users
+run. It starts cold: a fresh runs folder (a new temporary one unless --runs-dir,
 which must be empty or absent) and SOUSA_CACHE_DIR under it (unless the environment sets one),
 so the demo render and every decode are inside the wall time. Prints macro F1, balanced
 accuracy by skill tier and by tempo band, the ten most confused pairs of the test split, the
@@ -36,8 +38,6 @@ from sousa_train.rundir.scan import find_runs
 from sousa_train.scores import balanced_accuracy
 
 DATASET = "bench-real-sousa"
-PRETRAIN = "sousa-pretrain"
-FINETUNE = "sousa-finetune"
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "experiments.toml"
 TIERS = ("beginner", "intermediate", "advanced", "professional")
 TEMPO_BANDS = (("below 100 bpm", 0, 100), ("100-139 bpm", 100, 140), ("140 bpm and up", 140, 1e9))
@@ -87,10 +87,10 @@ def sousa_train(label: str, args: list[str], log: Path) -> float:
     return seconds
 
 
-def zero_shot(manifest: Path, runs_dir: Path) -> dict:
+def zero_shot(manifest: Path, runs_dir: Path, pretrain: str) -> dict:
     """The pretrained (demo-only) run scored on DATA_PATH's test split with `eval --data`:
     how far what the renderer teaches carries to real audio. Not inside the wall time."""
-    pretrained = latest(runs_dir, PRETRAIN)
+    pretrained = latest(runs_dir, pretrain)
     args = ["eval", str(pretrained.root), "--data", DATASET, "--manifest", str(manifest)]
     sousa_train("zero-shot eval", args, runs_dir / "zero-shot.log")
     return read_json(pretrained.eval_dir(f"{DATASET}-test") / "metrics.json")
@@ -178,6 +178,10 @@ def main() -> int:
     parser.add_argument("data", type=Path, help="a SOUSA folder (generator or Hub layout)")
     parser.add_argument("--runs-dir", type=Path, help="an empty or new folder for the runs")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    parser.add_argument("--pretrain", default="sousa-pretrain", help="the demo experiment")
+    parser.add_argument(
+        "--finetune", default="sousa-finetune", help="the experiment that starts from it"
+    )
     args = parser.parse_args()
     data = args.data.expanduser().absolute()
     if not data.is_dir():
@@ -188,14 +192,14 @@ def main() -> int:
     print(f"runs in {runs_dir}, cache in {os.environ['SOUSA_CACHE_DIR']}", flush=True)
 
     started = time.monotonic()
-    run(PRETRAIN, manifest, runs_dir)
-    run(FINETUNE, manifest, runs_dir, f'data="{DATASET}"')
+    run(args.pretrain, manifest, runs_dir)
+    run(args.finetune, manifest, runs_dir, f'data="{DATASET}"')
     wall = time.monotonic() - started
 
-    test = latest(runs_dir, FINETUNE).eval_dir("test")
+    test = latest(runs_dir, args.finetune).eval_dir("test")
     metrics = read_json(test / "metrics.json")
-    pretrain = read_json(latest(runs_dir, PRETRAIN).eval_dir("test") / "metrics.json")
-    unseen = zero_shot(manifest, runs_dir)
+    pretrain = read_json(latest(runs_dir, args.pretrain).eval_dir("test") / "metrics.json")
+    unseen = zero_shot(manifest, runs_dir, args.pretrain)
     tempo = tempo_estimates(data)
     print(f"pretrain (demo test split) balanced accuracy: {pretrain['balanced_accuracy']:.4f}")
     print(
