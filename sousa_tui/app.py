@@ -28,6 +28,7 @@ from sousa_tui.screens.main import MainScreen
 from sousa_tui.state.follow import Follower, follow_dir
 from sousa_tui.state.launcher import Launch
 from sousa_tui.state.session import Session
+from sousa_tui.widgets import plotting
 
 REFRESH_SEC = 0.5
 
@@ -51,6 +52,7 @@ class SousaApp(App[None]):
         follower: Follower | None = None,
     ) -> None:
         super().__init__()
+        plotting.start()
         self.session = Session(manifest, runs_dir, max_parallel)
         self.main_screen = MainScreen(self.session)
         self.open_run = open_run
@@ -89,7 +91,8 @@ class SousaApp(App[None]):
         if error and error != self._follow_error:
             self.notify(error, title="--follow", severity="warning", timeout=10)
         self._follow_error = error
-        self.main_screen.refresh_view()
+        if self.screen is self.main_screen:  # a covered screen redraws when it shows again
+            self.main_screen.refresh_view()
 
     def on_unmount(self) -> None:
         if self.follower is not None:

@@ -71,6 +71,10 @@ class MainScreen(Screen[None]):
         self._drawable = True
         self.refresh_view()
 
+    def on_screen_resume(self) -> None:
+        """Back from another screen: catch up with what the file worker read meanwhile."""
+        self.refresh_view()
+
     @property
     def highlighted(self) -> str | None:
         return self.query_one(ExperimentsTable).highlighted
