@@ -8,6 +8,7 @@ slows the reading instead of queueing up stale refreshes.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from collections.abc import Sequence
@@ -31,6 +32,10 @@ from sousa_tui.state.session import Session
 from sousa_tui.widgets import plotting
 
 REFRESH_SEC = 0.5
+# Young-generation collections every 50,000 allocations instead of 700: with 8 runs at 100
+# events/s the default made full collections of 30-70 ms every few seconds, the worst frame
+# lags (bench/tui_lag.py); these thresholds measured p99 35 ms where the default gave 62.
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 class SousaApp(App[None]):
@@ -52,6 +57,7 @@ class SousaApp(App[None]):
         follower: Follower | None = None,
     ) -> None:
         super().__init__()
+        gc.set_threshold(*GC_THRESHOLDS)
         plotting.start()
         self.session = Session(manifest, runs_dir, max_parallel)
         self.main_screen = MainScreen(self.session)
