@@ -101,4 +101,16 @@ async def test_matrix_view_shows_runs_live_and_opens_them(grid_copy: Path) -> No
         assert isinstance(comparing, CompareScreen)
         await wait_until(pilot, lambda: comparing.comparison is not None, "the comparison", 60)
         await pilot.press("escape", "escape")
-        assert isinstance(app.screen, type(app.main_screen))
+        assert app.screen is app.main_screen
+
+        await pilot.press("t")  # the same from the results table: mark A, c on B
+        results = app.screen.query_one("#results", DataTable)
+        await wait_until(pilot, lambda: results.row_count == 4, "the results table")
+        a, b = (str(find_runs(runs, n)[0].root) for n in GRID_TRAINED[:2])
+        results.move_cursor(row=results.get_row_index(a))
+        await pilot.press("space")
+        results.move_cursor(row=results.get_row_index(b))
+        await pilot.press("c")
+        comparing = app.screen
+        assert isinstance(comparing, CompareScreen)
+        assert comparing.runs == (Path(a), Path(b))

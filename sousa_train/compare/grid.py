@@ -29,14 +29,16 @@ def _score(value: float) -> str:
     return f"{value:.4f}"
 
 
-def _count(value: float) -> str:
+def count_text(value: float) -> str:
+    """Parameter counts: 60,960 reads as 61.0k, 86 M as 86.0M."""
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if value >= size:
             return f"{value / size:.1f}{suffix}"
     return f"{value:.0f}"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """Wall time as m:ss, or h:mm:ss past an hour."""
     whole = int(max(0.0, seconds))
     hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
@@ -59,8 +61,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("test_bacc", "test balanced accuracy", True, _score),
     Figure("val_bacc", "validation balanced accuracy", True, _score),
     Figure("macro_f1", "test macro F1", True, _score),
-    Figure("trainable_params", "trainable parameters", False, _count),
-    Figure("wall_sec", "wall time", False, _duration),
+    Figure("trainable_params", "trainable parameters", False, count_text),
+    Figure("wall_sec", "wall time", False, duration_text),
     Figure("samples_per_sec", "samples/s", True, lambda v: f"{v:.1f}"),
     Figure("peak_mem_mb", "peak memory (MB)", False, lambda v: f"{v:,.0f}"),
 )

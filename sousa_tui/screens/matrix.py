@@ -7,6 +7,7 @@ read in a thread worker once a second; only cells whose text changed are redrawn
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich.color import Color
@@ -177,12 +178,17 @@ class MatrixScreen(Screen[None]):
         if self.grid is not None:
             self.show(self.grid)
 
-    def action_open_cell(self) -> None:
+    def finished_run(self) -> Path | None:
+        """The finished run of the cell under the cursor, or None (and a note saying so)."""
         cell = self.cell
         if cell is None or cell.finished is None:
-            self.notify("This cell has no finished run to open.", severity="warning")
-            return
-        self.app.push_screen(EvalScreen(cell.finished))
+            self.notify("This cell has no finished run.", severity="warning")
+            return None
+        return cell.finished
+
+    def action_open_cell(self) -> None:
+        if (run := self.finished_run()) is not None:
+            self.app.push_screen(EvalScreen(run))
 
     def action_run_missing(self) -> None:
         """Queue every cell that has no run, or whose latest run failed or stopped."""
@@ -205,12 +211,9 @@ class MatrixScreen(Screen[None]):
         self.show(self.grid)
 
     def action_mark(self) -> None:
-        cell = self.cell
-        if cell is None or cell.finished is None:
-            self.notify("Only a finished run can be marked.", severity="warning")
-            return
-        self.session.marked = cell.finished
-        self.describe_cell()
+        if (run := self.finished_run()) is not None:
+            self.session.marked = run
+            self.describe_cell()
 
     def action_compare(self) -> None:
         cell = self.cell
