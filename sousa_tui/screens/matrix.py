@@ -131,6 +131,7 @@ class MatrixScreen(Screen[None]):
             for row in grid.rows:
                 table.add_row(Text(row, style="bold"), *[""] * len(grid.columns), key=row)
             self._shape, self._shown = shape, {}
+            table.cursor_coordinate = (0, 1)  # on the first cell, not on the model names
         for cell in grid.ordered():
             text = cell_view(cell, self.state_of(cell), key, span)
             where = (cell.row, cell.column)
