@@ -32,10 +32,10 @@ from sousa_tui.state.session import Session
 from sousa_tui.widgets import plotting
 
 REFRESH_SEC = 0.5
-# Young-generation collections every 50,000 allocations instead of 700: with 8 runs at 100
-# events/s the default made full collections of 30-70 ms every few seconds, the worst frame
-# lags (bench/tui_lag.py); these thresholds measured p99 35 ms where the default gave 62.
-GC_THRESHOLDS = (50_000, 20, 20)
+# Young-generation collections every 10,000 allocations instead of 700, and older ones
+# rarer: with 8 runs at 100 events/s the defaults made full collections of 30-70 ms every
+# few seconds, the worst frame lags; measured with bench/tui_lag.py (README, "The console").
+GC_THRESHOLDS = (10_000, 50, 50)
 
 
 class SousaApp(App[None]):
