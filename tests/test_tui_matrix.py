@@ -16,11 +16,13 @@ from sousa_train.rundir.scan import find_runs
 from sousa_tui.app import SousaApp
 from sousa_tui.evaluation import EvalScreen
 from sousa_tui.evaluation.compare_screen import CompareScreen
+from sousa_tui.screens.choice import ChoiceScreen
 from sousa_tui.screens.matrix import MatrixScreen
 from sousa_tui.widgets.experiments import ExperimentsTable
 from tests.conftest import GRID_TRAINED
 from tests.waiting import wait_until
 
+REPO = Path(__file__).resolve().parents[1]
 MODELS = {"efficientat": "efficientat/tiny", "rhythmcnn": "rhythmcnn/tiny"}
 LAST = "grid-rhythmcnn-full_finetune"  # the cell the fixture leaves missing
 
@@ -114,3 +116,20 @@ async def test_matrix_view_shows_runs_live_and_opens_them(grid_copy: Path) -> No
         comparing = app.screen
         assert isinstance(comparing, CompareScreen)
         assert comparing.runs == (Path(a), Path(b))
+
+
+async def test_m_offers_a_choice_of_matrices_and_shows_missing_cells(tmp_path: Path) -> None:
+    manifest = load_manifest(REPO / "experiments.toml")  # [matrix.sizes] and [matrix.paper]
+    app = SousaApp(manifest, tmp_path / "runs")
+    async with app.run_test(size=(150, 45)) as pilot:
+        table = app.screen.query_one(ExperimentsTable)
+        await wait_until(pilot, lambda: table.row_count, "rows")
+        table.move_cursor(row=table.get_row_index("smoke"))  # in no matrix
+        await pilot.press("m")
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("down", "enter")
+        screen = app.screen
+        assert isinstance(screen, MatrixScreen) and screen.matrix == list(manifest.matrices)[1]
+        grid = screen.query_one("#matrix-grid", DataTable)
+        await wait_until(pilot, lambda: grid.row_count and screen.grid is not None, "the grid")
+        assert {str(grid.get_cell_at((0, c))).strip() for c in range(1, 3)} == {"missing"}
