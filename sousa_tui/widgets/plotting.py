@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from sousa_tui.state.series import Point, min_max_buckets, smooth
 
-_POOL: ProcessPoolExecutor | None = None
+
+class _InThread(Executor):
+    """What draws once the plotting process is gone: the caller's own thread."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+_LOCAL = _InThread()
+_POOL: Executor | None = None
 _FIGURE: Any = None  # the plotting process's one plotext figure
 
 
@@ -92,7 +104,16 @@ def start() -> None:
 
 
 def draw(figure: Figure) -> str:
-    """Blocks the calling (worker) thread until the plotting process has drawn ``figure``."""
+    """Blocks the calling (worker) thread until the plotting process has drawn ``figure``.
+
+    Should that process die (killed, out of memory), the charts are drawn in this thread
+    from then on: slower for the UI, but the console keeps its charts.
+    """
+    global _POOL
     start()
     assert _POOL is not None
-    return _POOL.submit(plot_ansi, figure).result()
+    try:
+        return _POOL.submit(plot_ansi, figure).result()
+    except BrokenProcessPool:
+        _POOL = _LOCAL
+        return plot_ansi(figure)
