@@ -23,6 +23,7 @@ from sousa_train.cli import (
     run,
     runs,
     sbatch,
+    sweep,
     weights,
 )
 from sousa_train.cli.common import PROG, fail
@@ -32,6 +33,7 @@ EXIT_USAGE = 2
 COMMANDS = (
     experiments,
     run,
+    sweep,
     evaluate,
     predict,
     export,
