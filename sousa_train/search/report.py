@@ -95,7 +95,7 @@ def format_report(report: dict[str, Any]) -> str:
     if report["importances"] is None:
         lines.append("importances: need two complete trials with different values")
     else:
-        lines.append("importances (Optuna, fANOVA):")
+        lines.append("importances (optuna.importance, its default evaluator):")
         lines += [f"  {k}: {v:.3f}" for k, v in report["importances"].items()]
     return "\n".join(lines)
 
