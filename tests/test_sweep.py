@@ -128,3 +128,48 @@ def test_best_prints_a_manifest_table_that_pastes_as_an_experiment(swept: Path) 
     assert (cfg.model, cfg.variant, cfg.data.name) == ("efficientat", "tiny", "demo-tiny")
     assert cfg.optim.lr == params["optim.lr"]
     assert cfg.loader.batch_size == params["loader.batch_size"]
+
+
+async def test_the_console_shows_the_sweep_row_its_trials_and_its_view(swept: Path) -> None:
+    from textual.widgets import DataTable, Static
+
+    from sousa_tui.app import SousaApp
+    from sousa_tui.screens.results import COLUMN_NAMES
+    from sousa_tui.screens.sweep import SweepScreen
+    from tests.test_tui import SIZE, cell, table_of
+    from tests.waiting import wait_until
+
+    manifest = load_manifest(write_sweep_manifest(swept.parent, FORCED))
+    app = SousaApp(manifest, swept)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(
+            pilot, lambda: cell(app, "search", "state") == "6/6 trials", "the sweep row"
+        )
+        best = max(r.best_val_bacc for r in app.session.catalog.runs_of("search"))
+        assert cell(app, "search", "best val") == f"{best:.4f}"
+        table = table_of(app)
+        table.move_cursor(row=app.session.names().index("search"))
+        await pilot.press("t")
+        results = app.screen.query_one("#results", DataTable)
+        await wait_until(pilot, lambda: results.row_count == 6, "six trials in the results")
+        app.screen.sort_by("trial")
+        column = list(COLUMN_NAMES)
+        trials = [results.get_cell_at((i, column.index("trial"))) for i in range(6)]
+        states = [results.get_cell_at((i, column.index("state"))) for i in range(6)]
+        assert [t.split()[0] for t in trials] == [f"#{n}" for n in range(6)]
+        assert "optim.lr=" in trials[0] and "loader.batch_size=" in trials[0]
+        assert states == ["finished"] * 4 + ["pruned"] * 2
+        await pilot.press("escape", "w")
+        assert isinstance(app.screen, SweepScreen)
+        pane = app.screen.query_one("#sweep-importances", Static)
+
+        await wait_until(
+            pilot, lambda: "asking Optuna" not in str(pane.render()), "Optuna's report"
+        )
+        # Optuna's importances, or its note that the trials cannot rank them; not an error.
+        assert str(pane.render()).startswith(("importance of each setting", "importances: need"))
+        head = str(app.screen.query_one("#sweep-head", Static).render())
+        number = study_of(swept).best_trial.number
+        assert "6 of 6 trials done" in head and f"best: #{number} " in head
+        shown = str(app.screen.query_one("#sweep-trials", Static).render())
+        assert shown.count("complete") == 4 and shown.count("pruned") == 2

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Header, Input
 
 from sousa_tui.evaluation import EvalScreen
 from sousa_tui.screens.results import ResultsScreen
+from sousa_tui.screens.sweep import SweepScreen
 from sousa_tui.state.session import Refused, Session
 from sousa_tui.widgets import formatting as fmt
 from sousa_tui.widgets.charts import SMOOTHING_STEPS, ChartOptions
@@ -40,6 +41,7 @@ class MainScreen(Screen[None]):
         Binding("minus", "parallel(-1)", "Fewer at once", show=False, key_display="-"),
         Binding("t", "results", "Results", id="results", tooltip="results table (leaderboard)"),
         Binding("e", "evaluate", "Evaluate", id="evaluate", tooltip="confusions and mistakes"),
+        Binding("w", "sweep", "Sweep", id="sweep", tooltip="a sweep's best trial and importances"),
     ]
 
     def __init__(self, session: Session) -> None:
@@ -95,14 +97,16 @@ class MainScreen(Screen[None]):
         rows = []
         for name in self.session.names(self.filter_text):
             run = self.session.latest(name)
+            # A sweep's row shows its live trial's progress and its best trial's figures.
+            best = self.session.best_trial(name) if name in self.session.manifest.sweeps else run
             rows.append(
                 ExperimentRow(
                     selected="●" if name in self.overlay else "",
                     name=name,
                     state=self.session.state(name),
                     progress=fmt.fraction(run.progress if run else None),
-                    best_val=fmt.score(run.best_val_bacc if run else None),
-                    test=fmt.score(run.test_bacc if run else None),
+                    best_val=fmt.score(best.best_val_bacc if best else None),
+                    test=fmt.score(best.test_bacc if best else None),
                 )
             )
         return rows
@@ -188,3 +192,11 @@ class MainScreen(Screen[None]):
             )
         else:
             self.app.push_screen(EvalScreen(run.root))
+
+    def action_sweep(self) -> None:
+        """Open the highlighted sweep: its best trial, figures per trial, importances."""
+        name = self.highlighted
+        if name is None or name not in self.session.manifest.sweeps:
+            self.notify("w opens a sweep; highlight a sweep's row.", severity="warning")
+        else:
+            self.app.push_screen(SweepScreen(self.session, name))
