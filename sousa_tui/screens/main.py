@@ -41,7 +41,14 @@ class MainScreen(Screen[None]):
         Binding("minus", "parallel(-1)", "Fewer at once", show=False, key_display="-"),
         Binding("t", "results", "Results", id="results", tooltip="results table (leaderboard)"),
         Binding("e", "evaluate", "Evaluate", id="evaluate", tooltip="confusions and mistakes"),
-        Binding("w", "sweep", "Sweep", id="sweep", tooltip="a sweep's best trial and importances"),
+        Binding(
+            "w",
+            "sweep",
+            "Sweep",
+            id="sweep",
+            show=False,
+            tooltip="a sweep: best trial, importances",
+        ),
     ]
 
     def __init__(self, session: Session) -> None:
