@@ -26,7 +26,7 @@ else:  # pragma: no cover - Python 3.10
 SWEEP = """
 [sweeps.search]
 experiment = "smoke"
-trials = 6
+trials = {trials}
 sampler = "random"
 {pruner}
 space.optim.lr = {{ log_uniform = [1e-4, 1e-2] }}
@@ -37,9 +37,11 @@ NO_PRUNING = 'pruner = "none"'
 FORCED = 'pruner = "threshold"\nthreshold = 1.01\nwarmup_epochs = 0'
 
 
-def write_sweep_manifest(folder: Path, pruner: str) -> Path:
+def write_sweep_manifest(folder: Path, pruner: str, trials: int = 6) -> Path:
+    """The shipped manifest plus a sweep ``search`` of the smoke model."""
     path = folder / "experiments.toml"
-    path.write_text((REPO / "experiments.toml").read_text() + SWEEP.format(pruner=pruner))
+    sweep = SWEEP.format(pruner=pruner, trials=trials)
+    path.write_text((REPO / "experiments.toml").read_text() + sweep)
     return path
 
 
@@ -173,3 +175,15 @@ async def test_the_console_shows_the_sweep_row_its_trials_and_its_view(swept: Pa
         assert "6 of 6 trials done" in head and f"best: #{number} " in head
         shown = str(app.screen.query_one("#sweep-trials", Static).render())
         assert shown.count("complete") == 4 and shown.count("pruned") == 2
+
+
+def test_the_console_launches_a_sweep_row_as_sweep_which_continues_its_study(
+    tmp_path: Path,
+) -> None:
+    from sousa_tui.state.launcher import Launcher
+
+    launcher = Launcher(tmp_path / "experiments.toml", tmp_path, sweeps=frozenset({"search"}))
+    argv = launcher.command("search", fresh=True)
+    assert argv[argv.index("sousa_train.cli") + 1 :][:2] == ["sweep", "search"]
+    assert "--fresh" not in argv
+    assert launcher.command("smoke", fresh=True)[-1] == "--fresh"

@@ -30,8 +30,7 @@ def _start(manifest: Path, runs: Path, env: dict[str, str], *extra: str) -> subp
 def test_two_processes_at_once_run_distinct_trials_of_one_study(
     tmp_path: Path, smoke_env: dict[str, str]
 ) -> None:
-    manifest = write_sweep_manifest(tmp_path, NO_PRUNING)
-    manifest.write_text(manifest.read_text().replace("trials = 6", "trials = 4"))
+    manifest = write_sweep_manifest(tmp_path, NO_PRUNING, trials=4)
     runs = tmp_path / "runs"
     # Each may run two, so both must take part to reach the four.
     procs = [_start(manifest, runs, smoke_env, "--trials", "2") for _ in range(2)]
@@ -48,8 +47,7 @@ def test_two_processes_at_once_run_distinct_trials_of_one_study(
 def test_a_sigkilled_trial_is_failed_and_a_later_call_completes_the_count(
     tmp_path: Path, smoke_env: dict[str, str]
 ) -> None:
-    manifest = write_sweep_manifest(tmp_path, NO_PRUNING)
-    manifest.write_text(manifest.read_text().replace("trials = 6", "trials = 2"))
+    manifest = write_sweep_manifest(tmp_path, NO_PRUNING, trials=2)
     runs = tmp_path / "runs"
     proc = _start(manifest, runs, smoke_env)
 

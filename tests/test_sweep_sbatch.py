@@ -16,8 +16,7 @@ from tests.test_sweep import NO_PRUNING, study_of, write_sweep_manifest
 
 
 def _script(tmp_path: Path, *args: str) -> str:
-    manifest = write_sweep_manifest(tmp_path, NO_PRUNING)
-    manifest.write_text(manifest.read_text().replace("trials = 6", "trials = 1"))
+    manifest = write_sweep_manifest(tmp_path, NO_PRUNING, trials=1)
     result = sousa_train(
         "sbatch", "--sweep", "search", "--manifest", str(manifest), *args, cwd=tmp_path
     )

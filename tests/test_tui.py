@@ -153,7 +153,8 @@ def test_console_import_pulls_in_no_torch() -> None:
     )
     modules = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()]
     assert "sousa_tui.app" in modules
-    assert not [m for m in modules if m.split(".")[0] in ("torch", "torchaudio", "lightning")]
+    heavy = ("torch", "torchaudio", "lightning", "optuna")
+    assert not [m for m in modules if m.split(".")[0] in heavy]
 
 
 async def test_experiments_pane_shows_latest_run_state_and_metrics(
