@@ -31,7 +31,11 @@ def _manifest(tmp_path: Path, sweep: str) -> Path:
 
 
 def test_a_sweep_reads_its_space_in_the_manifests_dotted_keys(tmp_path: Path) -> None:
-    spec = load_manifest(_manifest(tmp_path, GOOD)).sweep("lr")
+    path = _manifest(tmp_path, GOOD)
+    spec = load_manifest(path).sweep("lr")
+    listed = sousa_train("list", "--manifest", str(path)).stdout.splitlines()
+    (row,) = [line for line in listed if line.startswith("lr ")]
+    assert "sweep of smoke: 6 trials over optim.lr, loader.batch_size" in row
     assert (spec.experiment, spec.trials, spec.pruner, spec.metric) == (
         "smoke",
         6,
