@@ -114,6 +114,10 @@ def best_table(manifest: Manifest, sweep: Sweep) -> str:
         return ""
     best = study.best_trial
     table = manifest.raw_experiment(sweep.spec.experiment)
+    table["description"] = (
+        f"{sweep.spec.experiment} with the best values of sweep {sweep.spec.name} "
+        f"(trial {best.number})"
+    )
     for key, value in best.params.items():
         node = table
         *parents, leaf = key.split(".")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -93,7 +94,10 @@ class SweepScreen(Screen[None]):
             render_report(report, note),
             strict=True,
         ):
-            self.query_one(pane, Static).update(text)
+            self.query_one(pane, Static).update(Text(text))  # plain text, never markup
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#sweep-importances", Static).update(Text(message))
 
     @work(thread=True, exclusive=True, group="study")
     def action_reload(self) -> None:
@@ -101,6 +105,6 @@ class SweepScreen(Screen[None]):
         try:
             report = read_study(session.manifest.path, session.runs_dir, self.sweep)
         except StudyUnreadable as exc:
-            self.app.call_from_thread(self.query_one("#sweep-importances", Static).update, str(exc))
+            self.app.call_from_thread(self.show_error, str(exc))
             return
         self.app.call_from_thread(self.show, report)
