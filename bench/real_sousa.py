@@ -1,17 +1,21 @@
 """The sim-to-real recipe end to end on a real SOUSA folder, timed as a user would run it.
 
-    python bench/real_sousa.py DATA_PATH [--runs-dir D] [--manifest F]
+    python bench/real_sousa.py DATA_PATH [--runs-dir D] [--manifest F] [--pretrain NAME]
+                                         [--finetune NAME]
 
-Runs ``sousa-pretrain`` (RhythmCNN on a demo render) and then ``sousa-finetune`` (from that
-run, on DATA_PATH) through the real CLI (``python -m sousa_train.cli run`` subprocesses), with
-a temporary copy of the manifest that names DATA_PATH as a data set; so what it measures is
-what users run. It starts cold: a fresh runs folder (a new temporary one unless --runs-dir,
+Runs ``sousa-pretrain`` (on a demo render) and then ``sousa-finetune`` (from that run, on
+DATA_PATH), or the two experiments named, so a variant of the recipe is measured the same
+way: through the real CLI (``python -m sousa_train.cli run`` subprocesses), with a temporary
+copy of the manifest that names DATA_PATH as a data set, so what it measures is what users
+run. It starts cold: a fresh runs folder (a new temporary one unless --runs-dir,
 which must be empty or absent) and SOUSA_CACHE_DIR under it (unless the environment sets one),
-so the demo render and every decode are inside the wall time. Prints macro F1, the ten most
-confused pairs of the test split, the wall time and, last, ``test balanced accuracy: 0.xxxx``;
-before those, the zero-shot figure: the pretrained (demo-only) run scored on DATA_PATH's test
-split with ``eval --data``, outside the wall time. Each command's output is in
-``<runs dir>/<experiment>.log``. Not a test: run it by hand.
+so the demo render and every decode are inside the wall time. Prints macro F1, balanced
+accuracy by skill tier and by tempo band, the ten most confused pairs of the test split, the
+wall time and, last, ``test balanced accuracy: 0.xxxx``; before those, the zero-shot figure
+(the pretrained, demo-only run scored on DATA_PATH's test split with ``eval --data``) and how
+often the stroke view's period estimate gives each test clip's labelled tempo, both outside
+the wall time. Each command's output is in ``<runs dir>/<experiment>.log``. Not a test: run
+it by hand.
 """
 
 from __future__ import annotations
@@ -25,13 +29,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
+
+from sousa_train.rudiments import NUM_CLASSES
 from sousa_train.rundir.layout import RunDir, read_json
 from sousa_train.rundir.scan import find_runs
+from sousa_train.scores import balanced_accuracy
 
 DATASET = "bench-real-sousa"
-PRETRAIN = "sousa-pretrain"
-FINETUNE = "sousa-finetune"
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "experiments.toml"
+TIERS = ("beginner", "intermediate", "advanced", "professional")
+TEMPO_BANDS = (("below 100 bpm", 0, 100), ("100-139 bpm", 100, 140), ("140 bpm and up", 140, 1e9))
+WHOLE_FACTORS = (2, 3, 4, 1 / 2, 1 / 3, 1 / 4, 3 / 2, 2 / 3)
+"""Ratios of heard to labelled tempo that are a confusion of the pulse (a stroke heard as two,
+or three strokes as one), not a wrong speed: the octave errors of tempo estimation."""
 
 
 def fresh_runs_dir(given: Path | None) -> Path:
@@ -75,10 +87,10 @@ def sousa_train(label: str, args: list[str], log: Path) -> float:
     return seconds
 
 
-def zero_shot(manifest: Path, runs_dir: Path) -> dict:
+def zero_shot(manifest: Path, runs_dir: Path, pretrain: str) -> dict:
     """The pretrained (demo-only) run scored on DATA_PATH's test split with `eval --data`:
     how far what the renderer teaches carries to real audio. Not inside the wall time."""
-    pretrained = latest(runs_dir, PRETRAIN)
+    pretrained = latest(runs_dir, pretrain)
     args = ["eval", str(pretrained.root), "--data", DATASET, "--manifest", str(manifest)]
     sousa_train("zero-shot eval", args, runs_dir / "zero-shot.log")
     return read_json(pretrained.eval_dir(f"{DATASET}-test") / "metrics.json")
@@ -104,11 +116,72 @@ def confused_pairs(confusion: dict, top: int = 10) -> list[tuple[int, str, str]]
     return sorted(cells, key=lambda c: -c[0])[:top]
 
 
+def by_group(predictions: Path) -> list[tuple[str, float, int]]:
+    """(group, balanced accuracy, clips) per skill tier and tempo band of the test split."""
+    rows = pq.read_table(predictions).to_pylist()
+    groups: list[tuple[str, list[dict]]] = [
+        (tier, [r for r in rows if r["skill_tier"] == tier]) for tier in TIERS
+    ]
+    groups += [
+        (band, [r for r in rows if r["tempo_bpm"] is not None and lo <= r["tempo_bpm"] < hi])
+        for band, lo, hi in TEMPO_BANDS
+    ]
+    out = []
+    for name, members in groups:
+        if members:
+            confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+            for r in members:
+                confusion[r["label"], r["pred"]] += 1
+            out.append((name, balanced_accuracy(confusion), len(members)))
+    return out
+
+
+def tempo_estimates(data: Path) -> dict[str, dict[str, float]]:
+    """How the stroke view's period, read as a tempo with each clip's own rudiment (its slots
+    per cycle and beats per cycle, SOUSA's timing), compares with the labelled ``tempo_bpm``
+    on the test split: the share within 4 %, the share off by a whole factor (an octave
+    error), per skill tier and over all. Outside the wall time."""
+    import torch
+
+    from sousa_train.data.dataset import ClipDataset
+    from sousa_train.data.demo.patterns import PATTERNS
+    from sousa_train.data.reader import open_dataset
+    from sousa_train.models.frontends import EfficientATMel
+    from sousa_train.models.strokes import onset_envelope, stroke_period
+
+    clips = [c for c in open_dataset(data).clips("test") if c.tempo_bpm]
+    reader = ClipDataset(clips, sample_rate=16000, clip_samples=16000, train=False)
+    mel = EfficientATMel(16000, 32)
+    ratios: dict[str, list[float]] = {}
+    with torch.inference_mode():
+        for clip in clips:
+            onsets = onset_envelope(mel(reader.waveform(clip)[None]))
+            period = float(stroke_period(onsets, 16000 / mel.hop_length)[0])
+            pattern = PATTERNS[clip.slug]
+            heard = 60 * pattern.beats_per_cycle / (period * pattern.slots)
+            ratios.setdefault(clip.skill_tier or "unknown", []).append(heard / clip.tempo_bpm)
+    ratios["all"] = [r for values in ratios.values() for r in values]
+
+    def near(values: np.ndarray, target: float) -> np.ndarray:
+        return np.abs(values / target - 1) < 0.04
+
+    out = {}
+    for group, values in ratios.items():
+        v = np.array(values)
+        whole = np.any([near(v, f) for f in WHOLE_FACTORS], axis=0)
+        out[group] = {"within": float(near(v, 1).mean()), "whole": float(whole.mean())}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="a SOUSA folder (generator or Hub layout)")
     parser.add_argument("--runs-dir", type=Path, help="an empty or new folder for the runs")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    parser.add_argument("--pretrain", default="sousa-pretrain", help="the demo experiment")
+    parser.add_argument(
+        "--finetune", default="sousa-finetune", help="the experiment that starts from it"
+    )
     args = parser.parse_args()
     data = args.data.expanduser().absolute()
     if not data.is_dir():
@@ -119,20 +192,31 @@ def main() -> int:
     print(f"runs in {runs_dir}, cache in {os.environ['SOUSA_CACHE_DIR']}", flush=True)
 
     started = time.monotonic()
-    run(PRETRAIN, manifest, runs_dir)
-    run(FINETUNE, manifest, runs_dir, f'data="{DATASET}"')
+    run(args.pretrain, manifest, runs_dir)
+    run(args.finetune, manifest, runs_dir, f'data="{DATASET}"')
     wall = time.monotonic() - started
 
-    test = latest(runs_dir, FINETUNE).eval_dir("test")
+    test = latest(runs_dir, args.finetune).eval_dir("test")
     metrics = read_json(test / "metrics.json")
-    pretrain = read_json(latest(runs_dir, PRETRAIN).eval_dir("test") / "metrics.json")
-    unseen = zero_shot(manifest, runs_dir)
+    pretrain = read_json(latest(runs_dir, args.pretrain).eval_dir("test") / "metrics.json")
+    unseen = zero_shot(manifest, runs_dir, args.pretrain)
+    tempo = tempo_estimates(data)
     print(f"pretrain (demo test split) balanced accuracy: {pretrain['balanced_accuracy']:.4f}")
     print(
         f"zero-shot (demo-trained, scored on this test split) balanced accuracy: "
         f"{unseen['balanced_accuracy']:.4f}"
     )
+    for group in ("all", *TIERS):
+        if group in tempo:
+            t = tempo[group]
+            print(
+                f"tempo from the stroke period ({group}): within 4 % {t['within']:.0%}, "
+                f"off by a whole factor {t['whole']:.0%}"
+            )
     print(f"test macro F1: {metrics['macro_f1']:.4f} over {metrics['num_clips']} clips")
+    print("test balanced accuracy by group (clips):")
+    for name, value, clips in by_group(test / "predictions.parquet"):
+        print(f"  {name}: {value:.3f} ({clips})")
     print("most confused (true -> predicted: clips):")
     for count, true, predicted in confused_pairs(read_json(test / "confusion.json")):
         print(f"  {true} -> {predicted}: {count}")

@@ -8,6 +8,7 @@ slows the reading instead of queueing up stale refreshes.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from collections.abc import Sequence
@@ -28,8 +29,13 @@ from sousa_tui.screens.main import MainScreen
 from sousa_tui.state.follow import Follower, follow_dir
 from sousa_tui.state.launcher import Launch
 from sousa_tui.state.session import Session
+from sousa_tui.widgets import plotting
 
 REFRESH_SEC = 0.5
+# Young-generation collections every 10,000 allocations instead of 700, and older ones
+# rarer: with 8 runs at 100 events/s the defaults made full collections of 30-70 ms every
+# few seconds, the worst frame lags; measured with bench/tui_lag.py (README, "The console").
+GC_THRESHOLDS = (10_000, 50, 50)
 
 
 class SousaApp(App[None]):
@@ -51,6 +57,8 @@ class SousaApp(App[None]):
         follower: Follower | None = None,
     ) -> None:
         super().__init__()
+        gc.set_threshold(*GC_THRESHOLDS)
+        plotting.start()
         self.session = Session(manifest, runs_dir, max_parallel)
         self.main_screen = MainScreen(self.session)
         self.open_run = open_run
@@ -89,7 +97,8 @@ class SousaApp(App[None]):
         if error and error != self._follow_error:
             self.notify(error, title="--follow", severity="warning", timeout=10)
         self._follow_error = error
-        self.main_screen.refresh_view()
+        if self.screen is self.main_screen:  # a covered screen redraws when it shows again
+            self.main_screen.refresh_view()
 
     def on_unmount(self) -> None:
         if self.follower is not None:

@@ -68,6 +68,61 @@ def finished_smoke(tmp_path_factory: pytest.TempPathFactory, smoke_env: dict[str
     return run.root
 
 
+GRID_MANIFEST = """
+[datasets.demo-tiny]
+demo = { clips_per_rudiment = 5, seed = 1, sample_rate = 16000 }
+
+[defaults]
+data = "demo-tiny"
+train = { max_epochs = 2, early_stop_patience = 0, log_every_steps = 2 }
+loader = { batch_size = 16, num_workers = 0, clip_seconds = 2.0, eval_hop_seconds = 1.0 }
+
+[models.efficientat]
+pretrained = "run:grid-efficientat-from_scratch"
+[models.rhythmcnn]
+pretrained = "run:grid-rhythmcnn-from_scratch"
+
+[matrix.grid]
+model = ["efficientat", "rhythmcnn"]
+variant = "tiny"
+strategy = ["from_scratch", "full_finetune"]
+
+[matrix.empty]
+model = ["efficientat"]
+variant = "tiny"
+strategy = ["from_scratch"]
+data = "demo-tiny"
+"""
+GRID_TRAINED = (
+    "grid-efficientat-from_scratch",
+    "grid-rhythmcnn-from_scratch",
+    "grid-efficientat-full_finetune",
+)
+
+
+@pytest.fixture(scope="session")
+def grid_runs(tmp_path_factory: pytest.TempPathFactory, smoke_env: dict[str, str]) -> Path:
+    """A 2 x 2 matrix of tiny models (``[matrix.grid]`` in ``experiments.toml`` beside the
+    runs), three cells trained for real (two epochs each) and the fourth,
+    rhythmcnn/full_finetune, left missing; tests copy it before changing anything."""
+    from tests.cli import sousa_train
+
+    root = tmp_path_factory.mktemp("grid")
+    (root / "experiments.toml").write_text(GRID_MANIFEST)
+    for name in GRID_TRAINED:
+        args = (
+            "run",
+            name,
+            "--runs-dir",
+            str(root / "runs"),
+            "--manifest",
+            str(root / "experiments.toml"),
+        )
+        done = sousa_train(*args, env=smoke_env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
 @pytest.fixture(scope="session")
 def smoke_terminal(finished_smoke: Path) -> str:
     """What the shared smoke run printed to its terminal (stdout, then stderr)."""

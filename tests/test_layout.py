@@ -13,11 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # Part -> the parts of ours it may import (README, "Development").
 ALLOWED: dict[str, set[str]] = {
     "sousa_train.rundir": {"sousa_train.rundir"},
+    "sousa_train.compare": {
+        "sousa_train.compare",
+        "sousa_train.rundir",
+        "sousa_train.config",
+        "sousa_train.rudiments",
+    },
     "sousa_train.scores": set(),
     "sousa_train.rudiments": set(),
     "sousa_tui": {
         "sousa_tui",
         "sousa_train.rundir",
+        "sousa_train.compare",
         "sousa_train.config",
         "sousa_train.data.shards",
         "sousa_train.scores",

@@ -18,8 +18,9 @@ def test_table_lists_every_combination_with_adapters_training_a_fraction(
         (r[0], r[2]): tuple(int(v.replace(",", "")) for v in r[3:6])
         for r in (line.split() for line in lines[1:] if "%" in line)
     }
-    assert len(rows) == 21 and ("rhythmcnn", "from_scratch") in rows
-    assert "rhythmcnn: from_scratch only (no published weights)" in lines
+    assert len(rows) == 22 and ("rhythmcnn", "from_scratch") in rows
+    for model in ("rhythmcnn", "strokecnn"):
+        assert f"{model}: from_scratch only (no published weights)" in lines
     assert rows["beats", "full_finetune"] == (90_342_552, 90_342_552, 768 * 40 + 40)
     assert rows["ast", "full_finetune"][0] == pytest.approx(86.2e6, rel=0.01)
     for model in ("ast", "beats", "htsat", "efficientat"):
@@ -37,5 +38,5 @@ def test_table_lists_every_combination_with_adapters_training_a_fraction(
 def test_check_runs_every_combination(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "--check"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\nok ") + out.startswith("ok ") == 21
-    assert "FAIL" not in out and "21 of 21 combinations passed" in out
+    assert out.count("\nok ") + out.startswith("ok ") == 22
+    assert "FAIL" not in out and "22 of 22 combinations passed" in out

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 import torch
@@ -21,6 +20,7 @@ from sousa_train.data.audio import window_starts
 from sousa_train.rudiments import SLUGS
 from sousa_train.rundir.layout import RunDir
 from sousa_train.rundir.tail import iter_events
+from tests.agreement import assert_predict_agrees_with_eval
 from tests.cli import sousa_train
 from tests.conftest import copy_run
 
@@ -95,23 +95,7 @@ def test_predict_on_a_clip_agrees_with_its_evaluation(
 ) -> None:
     """A recording is judged exactly as evaluation judges a test clip (same windows, same
     pooling, same audio path), only without its label."""
-    rows = pq.read_table(smoke_run.eval_dir("test") / "predictions.parquet").to_pylist()
-    root = Path(json.loads(smoke_run.config.read_text())["data_root"])
-    picked = rows[:3]
-    done = sousa_train(
-        "predict",
-        str(smoke_run.root),
-        "--json",
-        *(str(root / r["audio_path"]) for r in picked),
-        env=smoke_env,
-    )
-    assert done.returncode == 0, done.stderr
-    for row, got in zip(picked, json.loads(done.stdout)["files"], strict=True):
-        probs = [g["probability"] for g in got["top"]]
-        np.testing.assert_allclose(probs, row["top5_probs"], rtol=1e-4, atol=1e-6)
-        ranked = sorted(row["top5_probs"], reverse=True)
-        if ranked[0] - ranked[1] > 1e-4:  # a clear winner must be the same rudiment
-            assert got["top"][0]["slug"] == row["pred_slug"]
+    assert_predict_agrees_with_eval(smoke_run, smoke_env, clips=3)
 
 
 class WritesAFile:

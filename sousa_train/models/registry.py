@@ -127,6 +127,21 @@ MODELS: dict[str, ModelEntry] = {
         mel_bins_setting=True,
         has_pretrained=False,
     ),
+    "strokecnn": ModelEntry(
+        name="strokecnn",
+        module="sousa_train.models.stroke_cnn",
+        # The temporal stack's width, and the stroke view's canvas: frames per stroke period
+        # and strokes held (128: every SOUSA clip, four cycles of 24 strokes and the tail).
+        variant_table={
+            "tiny": {"width": 16, "frames_per_stroke": 2, "strokes": 32},
+            "small": {"width": 64, "frames_per_stroke": 4, "strokes": 128},
+            "base": {"width": 128, "frames_per_stroke": 4, "strokes": 128},
+        },
+        default_variant="small",
+        sample_rate=16000,
+        mel_bins_setting=True,
+        has_pretrained=False,
+    ),
 }
 
 

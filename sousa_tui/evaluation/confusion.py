@@ -186,23 +186,28 @@ class ConfusionHeatmap(ScrollView, can_focus=True):
         cursor_true, cursor_pred = self.cursor
         label_style = HEADER + Style(color="yellow") if true == cursor_true else HEADER
         segments = [Segment(f"{RUDIMENTS[true].pas:>3} ", label_style)]
-        peak = max(int(self.confusion.max()), 1)
+        peak = max(int(np.abs(self.confusion).max()), 1)
         for pred in range(NUM_CLASSES):
             if pred in FENCES:
                 segments.append(Segment("│", FENCE))
-            count = int(self.confusion[true, pred])
-            text = f"{count:>2}" if 0 < count < 100 else ("++" if count else " ·")
+            text, style = self._cell(true, pred, peak)
             if (true, pred) == (cursor_true, cursor_pred):
-                segments.append(Segment(text if count else "  ", CURSOR))
-                continue
-            if count == 0:
-                segments.append(Segment(text, ZERO))
-                continue
-            value = self.fractions[true, pred] if self.normalised else count / peak
-            bg = Color.from_rgb(*heat_rgb(value, true == pred))
-            shown = "  " if self.normalised else text
-            segments.append(Segment(shown, Style(bgcolor=bg, color="white", bold=True)))
+                segments.append(Segment("  " if style is ZERO else text, CURSOR))
+            else:  # row shares are read from the colour alone
+                segments.append(
+                    Segment("  " if self.normalised and style is not ZERO else text, style)
+                )
         return segments
+
+    def _cell(self, true: int, pred: int, peak: int) -> tuple[str, Style]:
+        """A cell's two characters (its count) and colour (count, or row share if normalised)."""
+        count = int(self.confusion[true, pred])
+        text = f"{count:>2}" if 0 < count < 100 else ("++" if count else " ·")
+        if count == 0:
+            return text, ZERO
+        value = self.fractions[true, pred] if self.normalised else count / peak
+        bg = Color.from_rgb(*heat_rgb(value, true == pred))
+        return text, Style(bgcolor=bg, color="white", bold=True)
 
 
 class FamilyMatrix(Static):

@@ -21,7 +21,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
 from sousa_train.rudiments import RUDIMENTS
@@ -29,13 +28,12 @@ from sousa_train.rundir.layout import RunDir
 from sousa_tui.evaluation.clip_table import ClipTable
 from sousa_tui.evaluation.confusion import ConfusionHeatmap, FamilyMatrix
 from sousa_tui.evaluation.export import export_all
-from sousa_tui.evaluation.playback import PlaybackError, Player
+from sousa_tui.evaluation.listening import ListeningScreen
 from sousa_tui.evaluation.rudiment_table import RudimentTable
 from sousa_tui.evaluation.scores import (
     EvalData,
     EvalFilesError,
     Prediction,
-    audio_file,
     cell_clips,
     eval_args,
     eval_names,
@@ -44,7 +42,6 @@ from sousa_tui.evaluation.scores import (
     mistakes,
     per_rudiment,
     predictions_path,
-    reference_clip,
 )
 from sousa_tui.evaluation.summary import summary_view
 
@@ -63,7 +60,7 @@ def eval_command(run_dir: Path, split: str) -> list[str]:
     return [sys.executable, "-m", "sousa_train.cli", "eval", str(run_dir), *eval_args(split)]
 
 
-class EvalScreen(Screen[None]):
+class EvalScreen(ListeningScreen):
     """Summary, confusion matrix, per-rudiment table and mistakes of one evaluation.
 
     ``split`` names the eval folder: "test", "val", or "<data>-<split>" for another data set.
@@ -90,7 +87,6 @@ class EvalScreen(Screen[None]):
         self.run = RunDir(run_dir)
         self.split = split
         self.data: EvalData | None = None
-        self.player = Player()
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -116,8 +112,7 @@ class EvalScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.probe_audio()
-        self.set_interval(0.25, self.refresh_playing)
+        self.start_listening()
         self.open_split()
 
     # Loading: read the files, or evaluate first.
@@ -259,76 +254,19 @@ class EvalScreen(Screen[None]):
             names = ", ".join(p.name for p in paths)
             self.set_status(f"Exported {names} to {paths[0].parent}")
 
-    # Playback: decoding, starting and stopping run in a worker; a timer notices the end.
-
-    def set_status(self, message: str) -> None:
-        self.query_one("#status", Static).update(message)
-
-    @work(thread=True, group="audio")
-    def probe_audio(self) -> None:
-        reason = self.player.unavailable()
-        if reason:
-            self.app.call_from_thread(self.set_status, reason)
+    # Playback (ListeningScreen): the selected clip, and A/B against the predicted rudiment.
 
     def action_play(self) -> None:
         if self.player.now_playing is not None:
             self.stop_audio()
             return
         clip = self.query_one(ClipTable).selected
-        if clip is not None:
+        if clip is not None and self.data is not None:
             true, pred = RUDIMENTS[clip.label].name, RUDIMENTS[clip.pred].name
-            self.start_audio(clip, f"{clip.sample_id} (true {true}, predicted {pred})")
+            self.start_audio(self.data, clip, f"{clip.sample_id} (true {true}, predicted {pred})")
 
     def action_play_reference(self) -> None:
         """B of the A/B: what the rudiment the model heard really sounds like."""
         clip = self.query_one(ClipTable).selected
-        if clip is None or self.data is None:
-            return
-        ref = reference_clip(self.data.predictions, clip.pred)
-        name = RUDIMENTS[clip.pred].name
-        if ref is None:
-            self.set_status(f"No {name} clip in the {self.split} split to compare with.")
-            return
-        how = "classified correctly" if ref.correct else "no clip of it was classified correctly"
-        self.start_audio(ref, f"{ref.sample_id} ({name}, {how})")
-
-    def action_stop_or_back(self) -> None:
-        if self.player.now_playing is not None:
-            self.stop_audio()
-        elif len(self.app.screen_stack) > 1:
-            self.dismiss()
-
-    def start_audio(self, clip: Prediction, label: str) -> None:
-        assert self.data is not None
-        try:
-            path = audio_file(self.data, clip)
-        except EvalFilesError as exc:
-            self.set_status(str(exc))
-            return
-        self.set_status(f"▶ loading {label}")
-        self.play_worker(path, label)
-
-    @work(thread=True, exclusive=True, group="audio")
-    def play_worker(self, path: Path, label: str) -> None:
-        try:
-            self.player.play(path, label)
-        except PlaybackError as exc:
-            self.app.call_from_thread(self.set_status, str(exc))
-            return
-        self.app.call_from_thread(self.set_status, f"▶ playing {label}   p/esc: stop")
-        self.app.call_from_thread(self.refresh_bindings)
-
-    @work(thread=True, exclusive=True, group="audio")
-    def stop_audio(self) -> None:
-        self.player.stop()
-        self.app.call_from_thread(self.set_status, "■ stopped")
-        self.app.call_from_thread(self.refresh_bindings)
-
-    def refresh_playing(self) -> None:
-        """Clears the playing indicator when a clip ends on its own."""
-        if self.player.ended():
-            self.set_status("")
-            self.refresh_bindings()
-
-    def on_unmount(self) -> None:
-        self.player.stop()
+        if clip is not None and self.data is not None:
+            self.play_reference(self.data, clip.pred)

@@ -12,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from sousa_tui.evaluation import EvalScreen
+from sousa_tui.screens.choice import ChoiceScreen
+from sousa_tui.screens.matrix import MatrixScreen
 from sousa_tui.screens.results import ResultsScreen
 from sousa_tui.screens.sweep import SweepScreen
 from sousa_tui.state.session import Refused, Session
@@ -49,6 +51,7 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="a sweep: best trial, importances",
         ),
+        Binding("m", "matrix", "Matrix", id="matrix", tooltip="the [matrix.NAME] as a grid"),
     ]
 
     def __init__(self, session: Session) -> None:
@@ -75,6 +78,10 @@ class MainScreen(Screen[None]):
 
     def _ready(self) -> None:
         self._drawable = True
+        self.refresh_view()
+
+    def on_screen_resume(self) -> None:
+        """Back from another screen: catch up with what the file worker read meanwhile."""
         self.refresh_view()
 
     @property
@@ -182,7 +189,23 @@ class MainScreen(Screen[None]):
         self.refresh_view()
 
     def action_results(self) -> None:
-        self.app.push_screen(ResultsScreen(self.session.catalog))
+        self.app.push_screen(ResultsScreen(self.session))
+
+    def action_matrix(self) -> None:
+        """The matrix of the highlighted experiment, the only one, or a choice of them."""
+        matrices = self.session.manifest.matrices
+        mine = [m for m, names in matrices.items() if self.highlighted in names]
+
+        def open_matrix(name: str | None) -> None:
+            if name:
+                self.app.push_screen(MatrixScreen(self.session, name))
+
+        if mine or len(matrices) == 1:
+            open_matrix((mine or list(matrices))[0])
+        elif matrices:
+            self.app.push_screen(ChoiceScreen("Which matrix?", list(matrices)), open_matrix)
+        else:
+            self.notify("The manifest has no [matrix.NAME] table.", severity="warning")
 
     def action_evaluate(self) -> None:
         """Open the highlighted experiment's latest run in the evaluation browser."""

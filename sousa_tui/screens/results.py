@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -11,8 +12,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from sousa_train.rundir.summary import RunInfo
-from sousa_tui.state.catalog import RunCatalog
+from sousa_tui.evaluation.compare_screen import open_compare
 from sousa_tui.state.runs import LiveRun
+from sousa_tui.state.session import Session
 from sousa_tui.widgets import formatting as fmt
 
 _NO_INFO = RunInfo()
@@ -59,12 +61,15 @@ class ResultsScreen(Screen[None]):
 
     BINDINGS: ClassVar = [
         Binding("o", "sort_cursor_column", "Sort", id="sort", tooltip="sort by this column"),
+        Binding("space", "mark", "Mark", id="results.mark", tooltip="mark this run to compare"),
+        Binding("c", "compare", "Compare", id="results.compare", tooltip="compare with marked"),
         Binding("escape,t", "app.pop_screen", "Back", id="back"),
     ]
 
-    def __init__(self, catalog: RunCatalog) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
-        self.catalog = catalog
+        self.session = session
+        self.catalog = session.catalog
         self.sort_column = "test bal.acc"
         self.descending = True
         self._shown: tuple[object, ...] | None = None
@@ -115,3 +120,18 @@ class ResultsScreen(Screen[None]):
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         self.sort_by(str(event.column_key.value))
+
+    @property
+    def cursor_run(self) -> Path | None:
+        table = self.query_one("#results", DataTable)
+        if not table.row_count:
+            return None
+        return Path(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    def action_mark(self) -> None:
+        self.session.marked = self.cursor_run
+        if self.cursor_run is not None:
+            self.notify(f"marked {self.cursor_run.name} as A: c on another run compares")
+
+    def action_compare(self) -> None:
+        open_compare(self, self.session.marked, self.cursor_run)

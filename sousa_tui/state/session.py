@@ -34,6 +34,7 @@ class Session:
         self.lock = threading.Lock()  # the file worker and the UI share catalog and launcher
         self.stops: dict[int, int] = {}  # pid -> stop requests; the second one kills
         self.notes: dict[str, str] = {}  # launch failures that left no run directory
+        self.marked: Path | None = None  # run A of a comparison (space in results or matrix)
 
     def poll(self) -> list[Launch]:
         """Reap and start processes, read new file contents; returns launches that ended."""

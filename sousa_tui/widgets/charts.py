@@ -1,10 +1,11 @@
 """Metric charts: one run or several overlaid, against step or wall time, optionally smoothed.
 
 Each line is reduced to about two points per column before plotext draws it, so the cost
-of a chart depends on its width, not on how long the run has been going. All of that work
-(smoothing, reduction, plotext, turning its output into screen lines) runs in a worker
-thread, paced so it never takes more than about a quarter of a core; the UI thread only
-copies the points and, when drawing, indexes ready-made lines.
+of a chart depends on its width, not on how long the run has been going. Smoothing,
+reduction and plotext run in a plotting process of its own (``plotting``), paced so the
+four charts together take about a quarter of a core; a worker thread here waits for it and
+turns its text into screen lines, and the UI thread only copies the points and, when
+drawing, indexes ready-made lines.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import contextlib
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 
+from plotext._dict import themes
 from rich.console import Console
 from rich.text import Text
 from textual.app import ComposeResult
@@ -25,7 +26,7 @@ from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 from sousa_tui.state.runs import LiveRun
-from sousa_tui.state.series import Point, min_max_buckets, smooth
+from sousa_tui.widgets.plotting import ChartOptions, Figure, Line, draw
 
 # (chart title, the series it draws); a series a run does not log is simply absent.
 CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -37,40 +38,12 @@ CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 COLORS = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 # A chart rebuilds at most every MIN_BUILD_INTERVAL_SEC, and then only after waiting
-# BUILD_DUTY_FACTOR times as long as its last build took: building holds the GIL, and this
-# keeps it to a fraction of a core however many runs are overlaid.
+# BUILD_DUTY_FACTOR times as long as its last build took: this keeps the four charts
+# together to about a quarter of a core however many runs are overlaid. Builds take turns
+# (one lock for every chart): there is one plotting process.
 MIN_BUILD_INTERVAL_SEC = 0.5
-BUILD_DUTY_FACTOR = 4.0
-
-
-@dataclass(frozen=True)
-class ChartOptions:
-    """How every chart draws: x axis ``step`` or ``time``, and the EMA weight."""
-
-    x_axis: str = "step"
-    smoothing: float = 0.0
-
-
-@dataclass(frozen=True)
-class Line:
-    """One series to draw: a copy of its points, taken while the catalog was locked."""
-
-    label: str
-    points: list[Point]
-    color: str
-
-
-@dataclass(frozen=True)
-class Figure:
-    """Everything one build needs, so the thread reads nothing the UI may change."""
-
-    lines: list[Line]
-    options: ChartOptions
-    time_scale: float
-    xlabel: str
-    theme: str
-    width: int
-    height: int
+BUILD_DUTY_FACTOR = 4.0 * len(CHARTS)
+_BUILDING = threading.Lock()
 
 
 class MetricChart(PlotextPlot):
@@ -87,7 +60,6 @@ class MetricChart(PlotextPlot):
         self._strips: list[Strip] = []
         self._generation = 0  # bumped per build request; older builds are dropped
         self._shown = 0  # the generation on screen
-        self._building = threading.Lock()  # one plotext figure per chart: builds take turns
         self._next_build = 0.0  # monotonic time before which a new build waits
         self._deferred: Timer | None = None
 
@@ -134,11 +106,14 @@ class MetricChart(PlotextPlot):
     def _start_build(self) -> None:
         self._deferred = None
         self._next_build = time.monotonic() + MIN_BUILD_INTERVAL_SEC  # until the build says
+        theme = self._get_plotext_theme_name(self.app.theme)
         figure = Figure(
+            self.title,
             self._lines,
             self._options,
             *self._scale,
-            theme=self._get_plotext_theme_name(self.app.theme),
+            theme=theme,
+            theme_spec=themes.get(theme),
             width=self.size.width,
             height=self.size.height,
         )
@@ -146,7 +121,7 @@ class MetricChart(PlotextPlot):
         self.run_worker(job, thread=True, group=f"build-{self.id}")
 
     def _build(self, generation: int, figure: Figure) -> None:
-        with self._building:
+        with _BUILDING:
             if generation != self._generation:
                 return  # a newer build is already asked for
             started = time.monotonic()
@@ -157,22 +132,8 @@ class MetricChart(PlotextPlot):
             self.app.call_from_thread(self._show, generation, strips)
 
     def _render(self, figure: Figure) -> list[Strip]:
-        plt = self.plt
-        plt.clear_data()
-        plt.title(self.title)
-        plt.xlabel(figure.xlabel)
-        time_axis = figure.options.x_axis == "time"
-        for line in figure.lines:
-            ys = smooth([p[2] for p in line.points], figure.options.smoothing)
-            smoothed = [(p[0], p[1], y) for p, y in zip(line.points, ys, strict=True)]
-            shown = min_max_buckets(smoothed, max(8, figure.width))
-            xs = [p[1] / figure.time_scale if time_axis else p[0] for p in shown]
-            ys = [p[2] for p in shown]
-            plt.plot(xs, ys, label=line.label, marker="braille", color=line.color)
-        plt.plotsize(figure.width, figure.height)
-        plt._set_size(figure.width, figure.height)  # textual-plotext's own render does the same
-        plt.theme(figure.theme)
-        text = Text.from_ansi(plt.build())
+        """plotext's text from the plotting process, as screen lines (Rich, in this thread)."""
+        text = Text.from_ansi(draw(figure))
         console = Console(width=figure.width, color_system="truecolor", force_terminal=True)
         options = console.options.update(width=figure.width, height=figure.height)
         lines = console.render_lines(text, options, pad=True, new_lines=False)

@@ -1,6 +1,9 @@
-"""How numbers read in the console's tables: one place, so every pane agrees."""
+"""How numbers read in the console's tables: one place, so every pane agrees (and agrees with
+`sousa-train report`, whose counts and durations these are)."""
 
 from __future__ import annotations
+
+from sousa_train.compare.grid import count_text, duration_text
 
 MISSING = "-"
 
@@ -10,21 +13,11 @@ def score(value: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return MISSING
-    seconds = int(max(0.0, seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    return MISSING if seconds is None else duration_text(seconds)
 
 
 def count(value: int | None) -> str:
-    """Parameter counts: 60,960 reads as 61.0k, 86 M as 86.0M."""
-    if value is None:
-        return MISSING
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= size:
-            return f"{value / size:.1f}{suffix}"
-    return str(value)
+    return MISSING if value is None else count_text(value)
 
 
 def rate(value: float | None) -> str:

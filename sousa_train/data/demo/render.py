@@ -35,7 +35,9 @@ from sousa_train.data.demo.patterns import PATTERNS, Pattern
 from sousa_train.data.demo.synth import (
     KITS,
     PRESETS,
+    Acoustics,
     Drum,
+    Preset,
     Rooms,
     StrokeBank,
     Touch,
@@ -43,28 +45,36 @@ from sousa_train.data.demo.synth import (
 )
 
 GENERATOR = "sousaphone-demo"
-VERSION = 2
+VERSION = 3
 """Bumped when the same parameters render other audio: 2 added SOUSA's mic distance per
-preset, its reverb amounts, noise floors measured on real clips, and the practice pad kit."""
+preset, its reverb amounts, noise floors measured on real clips, and the practice pad kit;
+3 times every clip as SOUSA's generator does (four whole cycles from the first stroke, grace
+slots in the grid, tempos 60-180, full-size timing errors, its grace-note levels)."""
 
-TEMPO_BPM = (90, 160)
-DURATION_SEC = (3.0, 5.0)
-LEAD_IN_SEC = (0.2, 0.5)
-END_MARGIN_SEC = 0.12
+TEMPO_BPM = (60, 180)
+"""SOUSA draws each player's tempo from this range, the same for every rudiment."""
+CYCLES = 4
+"""SOUSA's clips are four cycles of the rudiment from its first stroke."""
+TAIL_SEC = (0.25, 0.5)
+SILENCE_SEC = 0.5
+"""After the last cycle the performance rings on for a moment (SOUSA's ``duration_sec`` is
+about 0.35 s past four cycles), and the audio file runs half a second past that."""
+LONGEST_SEC = 5 * CYCLES * 60 / TEMPO_BPM[0] + TAIL_SEC[1] + SILENCE_SEC
+"""The longest clip: a five-beat cycle (drag paradiddle 2) at the slowest tempo."""
 PEAK_DBFS = (-20.0, -1.0)
-TIMING_SCALE = 0.4
-"""SOUSA's per-stroke timing errors (50/28/14/7 ms) are scaled by this: at full size a
-beginner's sixteenths at 160 bpm (94 ms apart) would swap places and the rudiment would be
-gone; scaled, beginners stay clearly sloppier than professionals."""
-MAX_SLIP = 0.25
+TIMING_SCALE = 1.0
+"""SOUSA's per-stroke timing errors (50/28/14/7 ms by tier) at full size: real SOUSA
+beginners stray by about 60 ms, and a model that never heard that cannot place them."""
+MAX_SLIP = 0.45
 """No stroke strays more than this fraction of a grid slot, so strokes never swap order."""
-MAX_GRACE_SPAN = 0.6
-"""Grace notes start no earlier than this fraction of a slot before their main stroke, so
-they always follow the stroke before."""
-GRACE_DB = (-19.0, -15.0)
-GRACE_SPACING = {1: (1.0,), 2: (2.0, 1.0), 4: (4.5, 3.5, 2.0, 1.0)}
+MAX_GRACE_SPAN = 0.9
+"""Grace notes start no earlier than this fraction of their slots before their main stroke,
+so they always follow the stroke before."""
+GRACE_DB = (-13.0, -9.0)
+"""Grace notes against their main stroke: SOUSA plays them at about half its velocity."""
+GRACE_SPACING = {1: (1.0,), 2: (1.5, 0.5), 4: (4.5, 3.5, 2.0, 1.0)}
 """Grace-note offsets before the main stroke, in units of the player's flam (one grace) or
-drag (two, four) spacing: a drag is a quick double bounce, a double drag two of them."""
+drag (two, four) spacing: SOUSA's drag graces fall about 39 and 13 ms before the stroke."""
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 
 
@@ -204,14 +214,12 @@ def perform(
     profile: Profile,
     tempo_bpm: int,
     duration: float,
-    lead_in: float,
     rng: np.random.Generator,
 ) -> Performance:
-    """The pattern repeated from a cycle start to fill the clip, as this player plays it."""
+    """:data:`CYCLES` cycles of the pattern from the first stroke, as this player plays it."""
     tier = profile.tier
-    slot = 60.0 / (tempo_bpm * pattern.per_beat)
-    cycle = pattern.slots * slot
-    n_cycles = math.ceil((duration - lead_in) / cycle) + 1
+    slot = 60.0 * pattern.beats_per_cycle / (tempo_bpm * pattern.slots)
+    n_cycles = CYCLES
     notes = pattern.notes
     per = len(notes)
     cyc = np.repeat(np.arange(n_cycles), per)
@@ -221,18 +229,14 @@ def perform(
     diddle = np.tile([n.diddle for n in notes], n_cycles)
     graces = np.tile([n.graces for n in notes], n_cycles)
 
-    intended = lead_in + (cyc * pattern.slots + slots) * slot
-    u = intended - lead_in
+    intended = (cyc * pattern.slots + slots) * slot
+    u = intended
     drift = rng.normal(0.0, tier.drift)
     times = intended - drift * u**2 / (2 * duration)
     slip = np.clip(
         rng.normal(0.0, profile.timing_ms / 1000, len(u)), -MAX_SLIP * slot, MAX_SLIP * slot
     )
     times = times + slip + np.where(lead, 0.0, profile.other_hand_lag_ms / 1000)
-    keep = times < duration - END_MARGIN_SEC
-    intended, times, lead, kind, diddle, graces, cyc = (
-        a[keep] for a in (intended, times, lead, kind, diddle, graces, cyc)
-    )
 
     level = np.where(kind == "accent", 0.0, -profile.accent_db)
     level = level + np.where(diddle == 1, 0.5, 0.0)
@@ -260,7 +264,7 @@ def perform(
         gap = (profile.flam_ms if count == 1 else profile.drag_ms) / 1000 * np.array(spacing)
         jitter = 1 + np.clip(rng.normal(0.0, tier.flam_var, (len(idx), 1)), -0.5, 0.5)
         offsets = gap[None, :] * jitter
-        offsets *= np.minimum(1.0, MAX_GRACE_SPAN * slot / offsets[:, :1])
+        offsets *= np.minimum(1.0, MAX_GRACE_SPAN * count * slot / offsets[:, :1])
         g_lead = np.repeat(~lead[idx], count)
         g_db = profile.grace_db + np.linspace(1.0, -1.5, count) if count > 1 else [profile.grace_db]
         db = np.tile(g_db, len(idx)) + np.where(g_lead, 0.0, profile.other_hand_db)
@@ -300,9 +304,48 @@ def perform(
         stroke_type=cols["type"].tolist(),
         diddle=cols["diddle"],
         buzz_count=cols["buzz"],
-        num_cycles=int(cyc.max()) + 1 if len(cyc) else 0,
+        num_cycles=n_cycles,
         num_strokes=int(np.sum(cols["type"] != "bounce")),
     )
+
+
+@dataclass(frozen=True)
+class Take:
+    """One clip as played and recorded: the audio and what went into it."""
+
+    wave: np.ndarray
+    performance: Performance
+    duration: float
+    preset: Preset
+    acoustics: Acoustics
+    peak_dbfs: float
+
+
+def play(
+    pattern: Pattern,
+    profile: Profile,
+    bank: StrokeBank,
+    rooms: Rooms,
+    tempo_bpm: int,
+    rng: np.random.Generator,
+) -> Take:
+    """``pattern`` played by ``profile`` at ``tempo_bpm`` through a room of one of SOUSA's
+    presets: four cycles, the ring-out, then half a second of the room's noise."""
+    sr = rooms.sample_rate
+    cycles = CYCLES * pattern.beats_per_cycle * 60.0 / tempo_bpm
+    duration = cycles + float(rng.uniform(*TAIL_SEC))
+    num_samples = round((duration + SILENCE_SEC) * sr)
+    preset = PRESETS[list(PRESETS)[int(rng.integers(len(PRESETS)))]]
+    acoustics = rooms.draw(preset.name, rng)
+    peak_dbfs = float(rng.uniform(*PEAK_DBFS))
+
+    perf = perform(pattern, profile, tempo_bpm, duration, rng)
+    dry = render(bank, perf.times, (~perf.lead).astype(np.int64), perf.level_db, num_samples, rng)
+    wave = rooms.finish(dry, acoustics, rng)
+    wave *= 10.0 ** (peak_dbfs / 20.0) / np.abs(wave).max()
+    fade = round(0.01 * sr)
+    wave[-fade:] *= np.linspace(1.0, 0.0, fade)
+    return Take(wave, perf, duration, preset, acoustics, peak_dbfs)
 
 
 def _extra(
@@ -475,22 +518,10 @@ class _Writer:
     def clip(self, profile: Profile, bank: StrokeBank, slug: str, rng: np.random.Generator) -> None:
         sr = self.sample_rate
         tempo = int(rng.integers(TEMPO_BPM[0], TEMPO_BPM[1] + 1))
-        num_samples = round(float(rng.uniform(*DURATION_SEC)) * sr)
-        duration = num_samples / sr
-        lead_in = float(rng.uniform(*LEAD_IN_SEC))
-        preset = PRESETS[list(PRESETS)[int(rng.integers(len(PRESETS)))]]
-        acoustics = self.rooms.draw(preset.name, rng)
-        peak_dbfs = float(rng.uniform(*PEAK_DBFS))
         pattern = PATTERNS[slug]
-
-        perf = perform(pattern, profile, tempo, duration, lead_in, rng)
-        dry = render(
-            bank, perf.times, (~perf.lead).astype(np.int64), perf.level_db, num_samples, rng
-        )
-        wave = self.rooms.finish(dry, acoustics, rng)
-        wave *= 10.0 ** (peak_dbfs / 20.0) / np.abs(wave).max()
-        fade = round(0.01 * sr)
-        wave[-fade:] *= np.linspace(1.0, 0.0, fade)
+        take = play(pattern, profile, bank, self.rooms, tempo, rng)
+        wave, perf, preset, acoustics = take.wave, take.performance, take.preset, take.acoustics
+        duration, peak_dbfs = take.duration, take.peak_dbfs
 
         kit_tag = profile.drum.kit.replace("synth_snare_", "synth")
         sample_id = (
@@ -502,7 +533,7 @@ class _Writer:
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, wave, sr, subtype="PCM_16", format="FLAC", compression_level=0.0)
 
-        beats = (perf.num_cycles * pattern.slots) / pattern.per_beat
+        beats = perf.num_cycles * pattern.beats_per_cycle
         self.samples.append(
             {
                 "sample_id": sample_id,
@@ -528,7 +559,7 @@ class _Writer:
                 "aug_compression_ratio": preset.compression if preset.compression > 1 else None,
                 "aug_noise_level_db": round(acoustics.noise_db, 1),
                 "peak_dbfs": round(peak_dbfs, 2),
-                "lead_in_sec": round(lead_in, 4),
+                "lead_in_sec": 0.0,
             }
         )
         lead_hand, other_hand = ("R", "L") if profile.dominant_hand == "right" else ("L", "R")
@@ -603,7 +634,7 @@ def generate_demo_dataset(
             draw_profile(i + 1, split, tier, _stream(seed, 1, i))
             for i, (split, tier) in enumerate(plan)
         ]
-        max_samples = math.ceil(DURATION_SEC[1] * sample_rate)
+        max_samples = math.ceil(LONGEST_SEC * sample_rate)
         writer = _Writer(tmp, sample_rate, Rooms(sample_rate, max_samples, _stream(seed, 4)))
         total = clips_per_rudiment * len(PATTERNS)
         count = 0

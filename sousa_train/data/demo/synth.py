@@ -206,32 +206,17 @@ AIR_CUTOFF_HZ = 12000.0
 """The high-frequency loss of air and distance: the cutoff at 1 m, falling as 1/sqrt(m)."""
 
 
-def fft_size(m: int) -> int:
-    """The smallest even 2^a 3^b 5^c >= m: sizes numpy's real FFT handles fastest."""
-    best = max(2, 1 << max(m - 1, 0).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = 2 * p35
-            while p < m:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
 @dataclass(frozen=True)
 class Room:
-    """One room of a preset, with its transfer function at the pool's FFT size."""
+    """One room of a preset: its reverb tail and noise colour; ``index`` is its place in the
+    pool, by which each FFT size's transfer functions are found."""
 
+    index: int
     preset: Preset
     wet: float
     rt60: float
     noise_slope: float
-    response: np.ndarray
-    noise_shape: np.ndarray
+    tail: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -243,11 +228,17 @@ class Acoustics:
     mic_tilt: float
 
 
-class Rooms:
-    """A pool of rooms per preset, built once per data set at one FFT size.
+def _power_of_two(m: int) -> int:
+    return 1 << max(m - 1, 1).bit_length()
 
-    Building a room costs an FFT; drawing one per clip from a pool keeps a clip to two FFTs
-    (its own and the inverse), while rooms still vary within a preset.
+
+class Rooms:
+    """A pool of rooms per preset, built once per data set.
+
+    Drawing a room per clip from a pool keeps a clip to two FFTs (its own and the inverse),
+    while rooms still vary within a preset. A clip's FFT is the power of two that holds it
+    and the reverb tail, so SOUSA's short clips do not pay for its longest (four cycles of a
+    five-beat rudiment at 60 bpm); the rooms' transfer functions are computed once per size.
     """
 
     def __init__(
@@ -255,13 +246,12 @@ class Rooms:
     ) -> None:
         self.sample_rate = sample_rate
         self.max_ir = round(0.5 * sample_rate)
-        self.nfft = fft_size(max_samples + self.max_ir)
-        f = np.fft.rfftfreq(self.nfft, 1 / sample_rate)
-        self.log_f = np.log(np.maximum(f, 40.0) / 1000.0).astype(np.float32)
-        self.noise_pool = rng.standard_normal(8 * len(f), dtype=np.float32).view(np.complex64)
-        air = 1 / (1 + (f / 5000.0) ** 2)
-        noise_log_f = np.log(np.maximum(f, 20.0) / 1000.0)
+        self.largest = _power_of_two(max_samples + self.max_ir)
+        self.noise_pool = rng.standard_normal(8 * (self.largest // 2 + 1), dtype=np.float32).view(
+            np.complex64
+        )
         self.rooms: dict[str, list[Room]] = {}
+        self._pool: list[Room] = []
         for preset in PRESETS.values():
             rooms = []
             for _ in range(per_preset):
@@ -272,21 +262,41 @@ class Rooms:
                 tail = rng.standard_normal(len(t)) * np.exp(-6.91 * t / rt60)
                 tail[: round(rng.uniform(0.003, 0.015) * sample_rate)] = 0.0
                 tail *= np.sqrt(wet / (1 - wet) / np.sum(tail**2))
-                distance = 1 / np.sqrt(1 + (f * np.sqrt(preset.mic_distance) / AIR_CUTOFF_HZ) ** 4)
-                response = (1 + np.fft.rfft(tail, self.nfft) * air) * distance
-                shape = np.exp(-slope / 2 * noise_log_f)
-                shape[0] = 0.0
-                rooms.append(
-                    Room(
-                        preset=preset,
-                        wet=wet,
-                        rt60=rt60,
-                        noise_slope=slope,
-                        response=response.astype(np.complex64),
-                        noise_shape=shape.astype(np.float32),
-                    )
-                )
+                room = Room(len(self._pool), preset, wet, rt60, slope, tail)
+                rooms.append(room)
+                self._pool.append(room)
             self.rooms[preset.name] = rooms
+        self._grids: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._spectra: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _grid(self, nfft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Frequencies' log (for the mic tilt, from 40 Hz), the air's loss and the noise's
+        log frequency (from 20 Hz) at ``nfft``."""
+        grid = self._grids.get(nfft)
+        if grid is None:
+            f = np.fft.rfftfreq(nfft, 1 / self.sample_rate)
+            log_f = np.log(np.maximum(f, 40.0) / 1000.0).astype(np.float32)
+            grid = self._grids[nfft] = (
+                f,
+                log_f,
+                1 / (1 + (f / 5000.0) ** 2),
+                np.log(np.maximum(f, 20.0) / 1000.0),
+            )
+        return grid
+
+    def spectrum(self, room: Room, nfft: int) -> tuple[np.ndarray, np.ndarray]:
+        """``room``'s transfer function (reverb, air, mic distance) and noise shape at
+        ``nfft``, computed on first use."""
+        key = (room.index, nfft)
+        done = self._spectra.get(key)
+        if done is None:
+            f, _, air, noise_log_f = self._grid(nfft)
+            distance = 1 / np.sqrt(1 + (f * np.sqrt(room.preset.mic_distance) / AIR_CUTOFF_HZ) ** 4)
+            response = (1 + np.fft.rfft(room.tail, nfft) * air) * distance
+            shape = np.exp(-room.noise_slope / 2 * noise_log_f)
+            shape[0] = 0.0
+            done = self._spectra[key] = (response.astype(np.complex64), shape.astype(np.float32))
+        return done
 
     def draw(self, preset: str, rng: np.random.Generator) -> Acoustics:
         p = PRESETS[preset]
@@ -304,15 +314,17 @@ class Rooms:
         rudiment and a dense one sit the same distance above the noise floor.
         """
         n = len(dry)
-        if n + self.max_ir > self.nfft:
+        if n + self.max_ir > self.largest:
             raise ValueError(f"clip of {n} samples is longer than this room pool was built for")
-        room = acoustics.room
-        bins = len(self.log_f)
-        mic = np.exp(np.float32(acoustics.mic_tilt) * self.log_f)
-        spectrum = np.fft.rfft(dry, self.nfft) * room.response * mic
+        nfft = _power_of_two(n + self.max_ir)
+        log_f = self._grid(nfft)[1]
+        response, noise_shape = self.spectrum(acoustics.room, nfft)
+        bins = len(log_f)
+        mic = np.exp(np.float32(acoustics.mic_tilt) * log_f)
+        spectrum = np.fft.rfft(dry, nfft) * response * mic
         start = int(rng.integers(len(self.noise_pool) - bins))
-        noise = self.noise_pool[start : start + bins] * room.noise_shape
+        noise = self.noise_pool[start : start + bins] * noise_shape
         energy = 2 * float(np.vdot(noise, noise).real) - abs(complex(noise[-1])) ** 2
         target_rms = float(np.abs(dry).max()) * 10.0 ** (acoustics.noise_db / 20.0)
-        spectrum += noise * np.float32(target_rms * self.nfft / np.sqrt(energy))
-        return np.fft.irfft(spectrum, self.nfft)[:n]
+        spectrum += noise * np.float32(target_rms * nfft / np.sqrt(energy))
+        return np.fft.irfft(spectrum, nfft)[:n]

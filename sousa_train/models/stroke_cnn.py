@@ -1,0 +1,89 @@
+"""StrokeCNN: residual dilated temporal convolutions over the stroke view.
+
+The input is :class:`~sousa_train.models.strokes.StrokeView`: a clip's log-mel and onset rows
+on a time axis measured in strokes, so the network's receptive field is counted in strokes
+too. Dilations 1..32 at four frames a stroke see about 32 strokes, a cycle of every rudiment
+but the triple ratamacue, and mean and max pooling over the canvas say how much of each
+pattern the clip holds and whether it occurs at all. The canvas starts at the clip's first
+sample, where a rudiment starts its first cycle, so the first strokes tell a flam tap from
+an inverted flam tap (the same loop, started elsewhere).
+
+No weights are published for it: it trains ``from_scratch``, or starts from one of our runs
+(``pretrained = "run:NAME"``, a demo-trained run for instance).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from sousa_train.models.base import AudioClassifier
+from sousa_train.models.registry import MODELS
+from sousa_train.models.strokes import StrokeView
+
+VARIANTS: dict[str, dict[str, int]] = dict(MODELS["strokecnn"].variant_table)
+DILATIONS = (1, 2, 4, 8, 16, 32)
+DEFAULT_MEL_BINS = 32
+HEAD_NAME = "head"
+
+
+class TemporalResidual(nn.Module):
+    """x + relu(bn(conv(x))): a dilated convolution over the canvas that only adds context."""
+
+    def __init__(self, width: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation, bias=False)
+        self.norm = nn.BatchNorm1d(width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + F.relu(self.norm(self.conv(x)))
+
+
+class StrokeCNN(nn.Module):
+    """Stroke view ``[B, C, L]`` -> logits ``[B, num_classes]``."""
+
+    def __init__(self, rows: int, width: int, num_classes: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv1d(rows, width, 5, padding=2, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+        )
+        self.temporal = nn.Sequential(*(TemporalResidual(width, d) for d in DILATIONS))
+        self.head = nn.Linear(2 * width, num_classes)
+
+    def forward(self, view: Tensor) -> Tensor:
+        h = self.temporal(self.stem(view))
+        return self.head(torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1))
+
+
+def build(
+    *,
+    variant: str,
+    num_classes: int,
+    pretrained: str | None,
+    sample_rate: int,
+    n_mels: int = DEFAULT_MEL_BINS,
+) -> AudioClassifier:
+    """A StrokeCNN behind the stroke view of a 25 ms / 10 ms log-mel at ``sample_rate``."""
+    if pretrained is not None:
+        raise ValueError(
+            f"strokecnn has no published weights ({pretrained} was given); it trains from "
+            'scratch (drop `pretrained`, strategy = "from_scratch") or starts from one of our '
+            'runs (`pretrained = "run:NAME"` or a run directory).'
+        )
+    spec = VARIANTS[variant]
+    view = StrokeView(
+        sample_rate,
+        n_mels,
+        frames_per_stroke=spec["frames_per_stroke"],
+        strokes=spec["strokes"],
+    )
+    return AudioClassifier(
+        view,
+        StrokeCNN(n_mels + 2, spec["width"], num_classes),
+        sample_rate=sample_rate,
+        num_classes=num_classes,
+        head_name=HEAD_NAME,
+    )
