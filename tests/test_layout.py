@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     },
 }
 # Never imported at module level by the parts above, where it would cost every reader.
-HEAVY = ("torch", "torchaudio", "lightning", "transformers", "peft")
+HEAVY = ("torch", "torchaudio", "lightning", "transformers", "peft", "optuna")
 
 
 def _modules(part: str) -> list[Path]:

@@ -153,7 +153,8 @@ def test_console_import_pulls_in_no_torch() -> None:
     )
     modules = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()]
     assert "sousa_tui.app" in modules
-    assert not [m for m in modules if m.split(".")[0] in ("torch", "torchaudio", "lightning")]
+    heavy = ("torch", "torchaudio", "lightning", "optuna")
+    assert not [m for m in modules if m.split(".")[0] in heavy]
 
 
 async def test_experiments_pane_shows_latest_run_state_and_metrics(
@@ -168,7 +169,7 @@ async def test_experiments_pane_shows_latest_run_state_and_metrics(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, ("smoke", "state", "running"), ("smoke", "done", "25%"))
         table = table_of(app)
-        assert table.row_count == len(manifest.experiments)
+        assert table.row_count == len(manifest.experiments) + len(manifest.sweeps)
         log.event("epoch", epoch=0, step=20, **{"val/balanced_accuracy": 0.5})
         log.event("eval", split="test", balanced_accuracy=0.42)
         log.status("finished")
@@ -215,9 +216,15 @@ async def test_slash_filters_by_name_or_model_and_escape_clears(
         await pilot.press("enter")  # back to the table, filter kept
         assert table.has_focus and table.row_count == 1
         await pilot.press("slash", "escape")
-        assert table.row_count == len(manifest.experiments)
+        assert table.row_count == len(manifest.experiments) + len(manifest.sweeps)
         await pilot.press("slash", "r", "h", "y", "t", "h", "m")  # matches the model name
-        assert list(table._rows) == ["demo-quick", "sousa-pretrain", "sousa-finetune"]
+        # a sweep matches by its experiment's model too
+        assert list(table._rows) == [
+            "demo-quick",
+            "sousa-pretrain",
+            "sousa-finetune",
+            "demo-quick-search",
+        ]
 
 
 async def test_question_mark_lists_every_binding(tmp_path: Path, manifest: Manifest) -> None:

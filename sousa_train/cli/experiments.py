@@ -1,4 +1,4 @@
-"""`sousa-train list`: the experiments of the manifest, one line each."""
+"""`sousa-train list`: the experiments of the manifest, one line each, then its sweeps."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def list_experiments(args: argparse.Namespace) -> int:
         (name, _model(cfg), cfg.strategy, _data(cfg), cfg.description)
         for name, cfg in manifest.experiments.items()
     ]
+    for name, spec in manifest.sweeps.items():
+        cfg = manifest.experiments[spec.experiment]
+        keys = ", ".join(d.key for d in spec.space)
+        about = f"sweep of {spec.experiment}: {spec.trials} trials over {keys}"
+        rows.append((name, _model(cfg), cfg.strategy, _data(cfg), about))
     for line in format_table(HEADER, rows):
         print(line)
     return 0

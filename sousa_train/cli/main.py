@@ -24,6 +24,7 @@ from sousa_train.cli import (
     run,
     runs,
     sbatch,
+    sweep,
     weights,
 )
 from sousa_train.cli.common import PROG, fail
@@ -33,6 +34,7 @@ EXIT_USAGE = 2
 COMMANDS = (
     experiments,
     run,
+    sweep,
     evaluate,
     predict,
     export,

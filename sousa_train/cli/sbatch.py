@@ -23,10 +23,12 @@ from sousa_train.cli.common import (
     add_runs_dir,
     chosen_experiments,
 )
-from sousa_train.config.manifest import load_manifest
+from sousa_train.config.manifest import Manifest, ManifestError, load_manifest
 
 # Seconds of warning before the time limit: enough to save a checkpoint of a large model.
 SIGNAL_SECONDS = 120
+# A sweep's study, as `sousa-train sweep` places it by default: beside the runs.
+DEFAULT_STORAGE = "sqlite:///$SOUSA_RUNS_DIR/optuna.db"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,16 @@ class SbatchOptions:
     max_running: int | None = None
 
 
+@dataclass(frozen=True)
+class SweepJob:
+    """A job array of ``tasks`` sweep processes on one study: each task claims trials until
+    the study has all of them, so the tasks are the sweep's parallelism."""
+
+    name: str
+    tasks: int
+    storage: str | None  # None: SQLite in the runs folder
+
+
 def sbatch_script(
     experiments: list[str],
     options: SbatchOptions,
@@ -55,15 +67,17 @@ def sbatch_script(
     overrides: list[str],
     platform: str | None = None,
     array_name: str | None = None,
+    sweep: SweepJob | None = None,
 ) -> str:
     """A job script that trains with one task per GPU on every node.
 
     One experiment makes a plain job; with ``array_name`` the script is a job array whose
     task i trains ``experiments[i]``. Every variable it uses is assigned at its top
     (overridable from the environment of ``sbatch``) or given by SLURM, so the script runs
-    as printed once the paths are right for the site.
+    as printed once the paths are right for the site. With ``sweep`` every task of the array
+    runs ``sousa-train sweep`` on the one storage.
     """
-    job = array_name or experiments[0]
+    job = sweep.name if sweep else array_name or experiments[0]
     head = [
         "#!/bin/bash",
         f"#SBATCH --job-name=sousa-{job}",
@@ -77,11 +91,16 @@ def sbatch_script(
         "#SBATCH --requeue",
         "#SBATCH --open-mode=append",
     ]
-    if array_name:
+    if array_name or sweep:
         cap = f"%{options.max_running}" if options.max_running else ""
+        what = (
+            f"sweep {sweep.name}'s trials, claimed from one study"
+            if sweep
+            else f"experiment of matrix {array_name}"
+        )
         head += [
-            f"# One task per experiment of matrix {array_name}; %N caps how many run at once.",
-            f"#SBATCH --array=0-{len(experiments) - 1}{cap}",
+            f"# One task per {what}; %N caps how many run at once.",
+            f"#SBATCH --array=0-{(sweep.tasks if sweep else len(experiments)) - 1}{cap}",
             "#SBATCH --output=slurm-%x-%A_%a.out",
         ]
     else:
@@ -101,17 +120,35 @@ def sbatch_script(
         experiment = '"$SOUSA_EXPERIMENT"'
     else:
         pick, experiment = [], shlex.quote(experiments[0])
-    train = [
-        f'"$SOUSA_VENV/bin/sousa-train" run {experiment}',
+    common = [
         '--manifest "$SOUSA_MANIFEST"',
         '--runs-dir "$SOUSA_RUNS_DIR"',
-        f"--devices {options.gpus_per_node}",
-        f"--num-nodes {options.nodes}",
-        "--strategy ddp",
-        f"--accelerator {options.accelerator}",
         *([f"--platform {shlex.quote(platform)}"] if platform else []),
-        *(shlex.quote(o) for o in overrides),
     ]
+    if sweep:
+        train = [
+            f'"$SOUSA_VENV/bin/sousa-train" sweep {shlex.quote(sweep.name)}',
+            '--storage "$SOUSA_STORAGE"',
+            *common,
+            shlex.quote(f'train.accelerator="{options.accelerator}"'),
+            *(shlex.quote(o) for o in overrides),
+        ]
+        storage = [
+            "# The Optuna study every task shares (SQLite on the shared filesystem by default;",
+            "# for many tasks at once a database server's URL, e.g. postgresql://..., is safer).",
+            f'SOUSA_STORAGE="${{SOUSA_STORAGE:-{sweep.storage or DEFAULT_STORAGE}}}"',
+        ]
+    else:
+        train = [
+            f'"$SOUSA_VENV/bin/sousa-train" run {experiment}',
+            *common,
+            f"--devices {options.gpus_per_node}",
+            f"--num-nodes {options.nodes}",
+            "--strategy ddp",
+            f"--accelerator {options.accelerator}",
+            *(shlex.quote(o) for o in overrides),
+        ]
+        storage = []
     body = [
         "set -euo pipefail",
         "",
@@ -125,10 +162,11 @@ def sbatch_script(
         "# Demo data and decoded-audio cache, shared by the ranks.",
         'export SOUSA_CACHE_DIR="${SOUSA_CACHE_DIR:-$SOUSA_WORKDIR/.sousa-cache}"',
         "export PYTHONUNBUFFERED=1",
+        *storage,
         *pick,
         "",
         'cd "$SOUSA_WORKDIR"',
-        "# One task per GPU; Lightning reads the ranks from srun's SLURM_* variables.",
+        "# One process per GPU; Lightning reads the ranks from srun's SLURM_* variables.",
         "srun " + " \\\n    ".join(train),
         "",
     ]
@@ -147,6 +185,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--matrix", metavar="NAME", help="one job array: task i trains experiment i of the matrix"
     )
+    parser.add_argument(
+        "--sweep", metavar="NAME", help="one job array whose tasks share a [sweeps.NAME] study"
+    )
+    parser.add_argument(
+        "--array", type=int, metavar="N", help="with --sweep: how many tasks (trials at once)"
+    )
+    parser.add_argument("--storage", metavar="URL", help="with --sweep: the Optuna storage")
     parser.add_argument(
         "--max-running", type=int, metavar="M", help="array tasks running at once (%%M)"
     )
@@ -167,7 +212,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def sbatch(args: argparse.Namespace) -> int:
     manifest = load_manifest(Path(args.manifest))
-    experiments, overrides = chosen_experiments(manifest, "sbatch", args)
+    sweep = _sweep_job(manifest, args) if args.sweep else None
+    if sweep:
+        experiments, overrides = [manifest.sweep(sweep.name).experiment], list(args.overrides)
+    else:
+        experiments, overrides = chosen_experiments(manifest, "sbatch", args)
     for name in experiments:  # refuse a script that would fail on start
         manifest.get(name, overrides, platform=args.platform)
     options = SbatchOptions(
@@ -191,7 +240,23 @@ def sbatch(args: argparse.Namespace) -> int:
             overrides=overrides,
             platform=args.platform,
             array_name=args.matrix,
+            sweep=sweep,
         ),
         end="",
     )
     return 0
+
+
+def _sweep_job(manifest: Manifest, args: argparse.Namespace) -> SweepJob:
+    """``--sweep NAME --array N``: one process (one GPU) per task, so no multi-GPU layout."""
+    manifest.sweep(args.sweep)
+    if args.matrix or args.experiment:
+        raise ManifestError("sbatch: give --sweep NAME alone, without an experiment or --matrix.")
+    if args.array is None or args.array < 1:
+        raise ManifestError("sbatch --sweep: give --array N, the number of tasks (N >= 1).")
+    if args.nodes != 1 or args.gpus_per_node != 1:
+        raise ManifestError(
+            "sbatch --sweep: each task trains its trials in one process on one GPU; drop "
+            "--nodes/--gpus-per-node and raise --array for more trials at once."
+        )
+    return SweepJob(args.sweep, args.array, args.storage)

@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sousa_train.config.settings import (
     ACCELERATORS,
@@ -32,6 +32,9 @@ from sousa_train.finetune.strategies import STRATEGIES
 from sousa_train.models.pretrained import RUN_PREFIX, default_pretrained, names_run
 from sousa_train.models.registry import MODELS
 
+if TYPE_CHECKING:
+    from sousa_train.config.sweeps import SweepSpec
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -39,7 +42,7 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_MANIFEST = Path("experiments.toml")
 GROUPS = {"models": "model", "strategies": "strategy", "platforms": "platform"}
-TOP_KEYS = ("datasets", "defaults", "experiments", "matrix", *GROUPS)
+TOP_KEYS = ("datasets", "defaults", "experiments", "matrix", "sweeps", *GROUPS)
 MODEL_SCALARS = ("variant", "pretrained", "sample_rate", "n_mels")
 EXPERIMENT_SCALARS = (*MODEL_SCALARS, "model", "strategy", "data", "description")
 DATASET_SOURCES = ("path", "demo", "hub")
@@ -89,6 +92,7 @@ class Manifest:
         self.experiments: dict[str, ExperimentConfig] = {
             name: self._resolve(name, None, {}) for name in raw
         }
+        self.sweeps: dict[str, SweepSpec] = {}
 
     @classmethod
     def empty(cls, path: Path) -> Manifest:
@@ -107,10 +111,27 @@ class Manifest:
             )
         return self.matrices[name]
 
+    def raw_experiment(self, name: str) -> dict:
+        """The experiment's own table as written (a matrix's expanded), for ``sweep --best``."""
+        return copy.deepcopy(self._raw[name])
+
+    def sweep(self, name: str) -> SweepSpec:
+        if name not in self.sweeps:
+            known = ", ".join(self.sweeps) or "(none: add a [sweeps.NAME] table)"
+            raise ManifestError(
+                f"{self.path}: no sweep named {name!r}. Sweeps in this manifest: {known}."
+            )
+        return self.sweeps[name]
+
     def get(
-        self, name: str, overrides: list[str] | None = None, platform: str | None = None
+        self,
+        name: str,
+        overrides: list[str] | None = None,
+        platform: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> ExperimentConfig:
-        """An experiment on ``platform`` with `key.sub=value` overrides applied, re-validated."""
+        """An experiment on ``platform`` with dotted-key ``settings`` (a sweep trial's sampled
+        values) and, over them, `key.sub=value` overrides applied, re-validated."""
         if name not in self._raw:
             known = ", ".join(self.experiments) or "(none)"
             raise ManifestError(
@@ -122,9 +143,11 @@ class Manifest:
                 f"{self.path}: no platform named {platform!r} (--platform). Platforms in this "
                 f"manifest: {known}."
             )
-        if not overrides and platform is None:
+        if not overrides and platform is None and not settings:
             return self.experiments[name]
         cli: dict = {}
+        for key, value in (settings or {}).items():
+            _set_dotted(cli, key, value, self.path)
         for item in overrides or ():
             _apply_override(cli, item, self.path)
         return self._resolve(name, platform, cli)
@@ -256,7 +279,12 @@ def load_manifest(path: Path) -> Manifest:
             raw[name] = table
     if not raw:
         raise ManifestError(f"{path}: defines no experiments; add an [experiments.NAME] table.")
-    return Manifest(path, datasets, layers, raw, matrices)
+    manifest = Manifest(path, datasets, layers, raw, matrices)
+    # Here, not at the top: sweeps.py checks its tables with this module's helpers.
+    from sousa_train.config.sweeps import parse_sweeps
+
+    manifest.sweeps = parse_sweeps(manifest, doc.get("sweeps", {}))
+    return manifest
 
 
 def _parse_datasets(path: Path, table: dict) -> tuple[dict[str, DatasetSpec], dict[str, dict]]:
@@ -469,10 +497,14 @@ def _apply_override(table: dict, item: str, path: Path) -> None:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
-    parts = key.strip().split(".")
+    _set_dotted(table, key.strip(), value, path)
+
+
+def _set_dotted(table: dict, key: str, value: Any, path: Path) -> None:
+    parts = key.split(".")
     node = table
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ManifestError(f"{path}: override {item!r}: {part!r} is not a table.")
+            raise ManifestError(f"{path}: setting {key!r}: {part!r} is not a table.")
     node[parts[-1]] = value

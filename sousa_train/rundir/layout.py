@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-STATES = ("running", "finished", "failed", "stopped")
+STATES = ("running", "finished", "failed", "stopped", "pruned")
 
 
 def new_run_id() -> str:

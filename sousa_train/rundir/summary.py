@@ -20,6 +20,8 @@ class RunInfo:
     strategy: str = "-"
     data: str = "-"
     trainable_params: int | None = None
+    trial: int | None = None  # a sweep trial: its number and sampled values
+    params: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, config: Path) -> RunInfo | None:
@@ -28,6 +30,7 @@ class RunInfo:
             return None
         exp = raw.get("experiment") or {}
         data = exp.get("data")
+        sweep = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
         model = str(exp.get("model", "-"))
         if exp.get("variant"):
             model += f"/{exp['variant']}"
@@ -36,6 +39,8 @@ class RunInfo:
             strategy=str(exp.get("strategy", "-")),
             data=str(data.get("name", "-") if isinstance(data, dict) else data or "-"),
             trainable_params=(raw.get("parameters") or {}).get("trainable"),
+            trial=sweep.get("trial"),
+            params=sweep.get("params"),
         )
 
 

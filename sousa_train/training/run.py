@@ -34,6 +34,7 @@ from sousa_train.rundir.writer import RunLog
 if TYPE_CHECKING:
     from sousa_train.training.callbacks import GracefulStop
     from sousa_train.training.distributed import RunPlacement
+    from sousa_train.training.trial import TrialReporter
 
 log = logging.getLogger("sousa_train.training.run")
 
@@ -96,7 +97,10 @@ def run_experiment(
     manifest: Path | None,
     fresh: bool = False,
     sync_to: str | None = None,
+    trial: TrialReporter | None = None,
 ) -> int:
+    """Train ``cfg`` into its run directory; with ``trial`` the run is a sweep trial that
+    reports each epoch to Optuna and may end ``pruned``."""
     from sousa_train.training.distributed import SilentRunLog, place_run
 
     placement = place_run(
@@ -120,6 +124,8 @@ def run_experiment(
             pid=os.getpid(),
             resumed=resume_from is not None,
         )
+        if trial is not None:
+            runlog.event("trial", **trial.record)
         # Rank 0 mirrors the run directory (--sync-to); stop() sends the final state.
         syncer = None
         # Outside fit (loading data, the final evaluation) a SIGTERM ends the run through the
@@ -129,7 +135,7 @@ def run_experiment(
             if sync_to and placement.is_zero:
                 syncer = RunSyncer(run, sync_to)
                 syncer.start()
-            return _train(cfg, placement, runlog, manifest)
+            return _train(cfg, placement, runlog, manifest, trial)
         except Exception as exc:
             log.exception("run failed")
             message = f"{type(exc).__name__}: {exc}"
@@ -167,7 +173,11 @@ class Fit:
 
 
 def _train(
-    cfg: ExperimentConfig, placement: RunPlacement, runlog: RunLog, manifest: Path | None
+    cfg: ExperimentConfig,
+    placement: RunPlacement,
+    runlog: RunLog,
+    manifest: Path | None,
+    trial: TrialReporter | None,
 ) -> int:
     """Build everything, fit, then stop cleanly or evaluate and finish (rank 0 only)."""
     import lightning as L
@@ -202,6 +212,7 @@ def _train(
             sample_rate=model.sample_rate,
             accelerator=accelerator,
             precision=precision,
+            sweep=trial.record if trial is not None else None,
         )
     log.info(
         "%s: %s/%s, %s, %d train / %d val / %d test clips, %s of %s parameters trainable, "
@@ -227,9 +238,13 @@ def _train(
     )
     data = ClipDataModule(dataset, cfg.loader, model.sample_rate, cfg.augment.speed)
     fit = build_trainer(cfg, run, runlog, accelerator, precision, is_zero=placement.is_zero)
+    if trial is not None:
+        fit.trainer.callbacks.append(trial)
     run_fit(fit, module, data, placement.resume_from)
     if fit.stop.requested is not None:
         return _stopped(cfg, run, runlog, fit)
+    if trial is not None and trial.pruned:
+        return _pruned(run, runlog, fit)
     if not placement.is_zero:
         return 0  # rank 0 alone evaluates every clip once and writes the results
     return finish(cfg, run, runlog, fit)
@@ -247,8 +262,10 @@ def write_run_config(
     sample_rate: int,
     accelerator: str,
     precision: str,
+    sweep: dict[str, Any] | None = None,
 ) -> None:
-    """config.json: everything needed to evaluate, resume or reproduce the run elsewhere."""
+    """config.json: everything needed to evaluate, resume or reproduce the run elsewhere;
+    ``sweep`` the trial it is (its sweep, study, number and sampled values)."""
     from sousa_train.rudiments import RUDIMENTS
 
     write_json_atomic(
@@ -274,6 +291,7 @@ def write_run_config(
             "host": socket.gethostname(),
             "python": platform.python_version(),
             "command": sys.argv,
+            **({"sweep": sweep} if sweep is not None else {}),
         },
     )
 
@@ -387,6 +405,21 @@ def _stopped(cfg: ExperimentConfig, run: RunDir, runlog: RunLog, fit: Fit) -> in
     )
     assert fit.stop.requested is not None
     return 128 + fit.stop.requested
+
+
+def _pruned(run: RunDir, runlog: RunLog, fit: Fit) -> int:
+    """The sweep's pruner gave up on this trial: a clean end, not evaluated (its figure is
+    the validation curve Optuna judged)."""
+    trainer = fit.trainer
+    best = fit.best.best_model_score
+    runlog.event(
+        "end",
+        reason="pruned",
+        step=trainer.global_step,
+        best_val_balanced_accuracy=float(best) if best is not None else None,
+    )
+    runlog.status("pruned", reason="pruned")
+    return 0
 
 
 def end_reason(fit: Fit) -> str:

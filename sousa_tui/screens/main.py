@@ -15,6 +15,7 @@ from sousa_tui.evaluation import EvalScreen
 from sousa_tui.screens.choice import ChoiceScreen
 from sousa_tui.screens.matrix import MatrixScreen
 from sousa_tui.screens.results import ResultsScreen
+from sousa_tui.screens.sweep import SweepScreen
 from sousa_tui.state.session import Refused, Session
 from sousa_tui.widgets import formatting as fmt
 from sousa_tui.widgets.charts import SMOOTHING_STEPS, ChartOptions
@@ -42,6 +43,14 @@ class MainScreen(Screen[None]):
         Binding("minus", "parallel(-1)", "Fewer at once", show=False, key_display="-"),
         Binding("t", "results", "Results", id="results", tooltip="results table (leaderboard)"),
         Binding("e", "evaluate", "Evaluate", id="evaluate", tooltip="confusions and mistakes"),
+        Binding(
+            "w",
+            "sweep",
+            "Sweep",
+            id="sweep",
+            show=False,
+            tooltip="a sweep: best trial, importances",
+        ),
         Binding("m", "matrix", "Matrix", id="matrix", tooltip="the [matrix.NAME] as a grid"),
     ]
 
@@ -102,14 +111,16 @@ class MainScreen(Screen[None]):
         rows = []
         for name in self.session.names(self.filter_text):
             run = self.session.latest(name)
+            # A sweep's row shows its live trial's progress and its best trial's figures.
+            best = self.session.best_trial(name) if name in self.session.manifest.sweeps else run
             rows.append(
                 ExperimentRow(
                     selected="●" if name in self.overlay else "",
                     name=name,
                     state=self.session.state(name),
                     progress=fmt.fraction(run.progress if run else None),
-                    best_val=fmt.score(run.best_val_bacc if run else None),
-                    test=fmt.score(run.test_bacc if run else None),
+                    best_val=fmt.score(best.best_val_bacc if best else None),
+                    test=fmt.score(best.test_bacc if best else None),
                 )
             )
         return rows
@@ -211,3 +222,11 @@ class MainScreen(Screen[None]):
             )
         else:
             self.app.push_screen(EvalScreen(run.root))
+
+    def action_sweep(self) -> None:
+        """Open the highlighted sweep: its best trial, figures per trial, importances."""
+        name = self.highlighted
+        if name is None or name not in self.session.manifest.sweeps:
+            self.notify("w opens a sweep; highlight a sweep's row.", severity="warning")
+        else:
+            self.app.push_screen(SweepScreen(self.session, name))

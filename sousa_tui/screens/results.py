@@ -34,10 +34,18 @@ COLUMNS: tuple[Column, ...] = (
     ("wall time", lambda r: r.wall_sec, fmt.duration),
     ("samples/s", lambda r: r.median_samples_per_sec, fmt.rate),
     ("peak mem", lambda r: r.peak_mem_mb, fmt.megabytes),
+    # A sweep trial: its number (it sorts by that) and sampled values.
+    ("trial", lambda r: _trial(r.info or _NO_INFO), lambda t: t[1]),
 )
+
+
+def _trial(info: RunInfo) -> tuple[int, str] | None:
+    return None if info.trial is None else (info.trial, fmt.sampled(info.trial, info.params))
+
+
 COLUMN_NAMES = tuple(c[0] for c in COLUMNS)
 # Text columns read best A to Z; figures best highest first.
-_TEXT_COLUMNS = frozenset({"experiment", "run", "state", "model", "strategy", "data"})
+_TEXT_COLUMNS = frozenset({"experiment", "run", "state", "model", "strategy", "data", "trial"})
 
 
 def sort_runs(runs: list[LiveRun], column: str, descending: bool) -> list[LiveRun]:

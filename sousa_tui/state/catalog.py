@@ -64,5 +64,10 @@ class RunCatalog:
     def runs(self) -> list[LiveRun]:
         return list(self._runs.values())
 
+    def runs_of(self, experiment: str) -> list[LiveRun]:
+        """One experiment's (or sweep's) runs, oldest first."""
+        found = [r for r in self._runs.values() if r.experiment == experiment]
+        return sorted(found, key=lambda r: r.run_id)
+
     def live(self) -> list[LiveRun]:
         return [run for run in self._runs.values() if run.live]

@@ -1,4 +1,4 @@
-"""Starting, queueing and stopping ``sousa-train run`` processes.
+"""Starting, queueing and stopping ``sousa-train run`` (and ``sweep``) processes.
 
 Each run is its own process group, started from an argument list (never a shell), with its
 output in a file rather than a pipe: it survives the console quitting or crashing, and the
@@ -46,18 +46,27 @@ class Launch:
 class Launcher:
     """A queue of launches, at most ``max_parallel`` of them running at once."""
 
-    def __init__(self, manifest: Path, runs_dir: Path, max_parallel: int = 1) -> None:
+    def __init__(
+        self,
+        manifest: Path,
+        runs_dir: Path,
+        max_parallel: int = 1,
+        sweeps: frozenset[str] = frozenset(),
+    ) -> None:
         self.manifest = Path(manifest).absolute()
+        self.sweeps = sweeps  # names launched as `sousa-train sweep NAME`
         self.runs_dir = Path(runs_dir).absolute()
         self.max_parallel = max(1, max_parallel)
         self.queue: deque[Launch] = deque()
         self.running: dict[str, Launch] = {}
 
     def command(self, experiment: str, fresh: bool) -> list[str]:
-        """The ``sousa-train run`` argument list, with this console's manifest and runs folder."""
-        argv = [sys.executable, "-m", "sousa_train.cli", "run", experiment]
+        """The ``sousa-train run`` argument list, with this console's manifest and runs folder;
+        a sweep's is ``sousa-train sweep``, which always continues its study."""
+        command = "sweep" if experiment in self.sweeps else "run"
+        argv = [sys.executable, "-m", "sousa_train.cli", command, experiment]
         argv += ["--manifest", str(self.manifest), "--runs-dir", str(self.runs_dir)]
-        return [*argv, "--fresh"] if fresh else argv
+        return [*argv, "--fresh"] if fresh and command == "run" else argv
 
     def is_pending(self, experiment: str) -> bool:
         return experiment in self.running or any(q.experiment == experiment for q in self.queue)

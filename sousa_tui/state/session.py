@@ -29,7 +29,8 @@ class Session:
         self.manifest = manifest
         self.runs_dir = Path(runs_dir)
         self.catalog = RunCatalog(self.runs_dir)
-        self.launcher = Launcher(manifest.path, self.runs_dir, max_parallel)
+        sweeps = frozenset(manifest.sweeps)
+        self.launcher = Launcher(manifest.path, self.runs_dir, max_parallel, sweeps)
         self.lock = threading.Lock()  # the file worker and the UI share catalog and launcher
         self.stops: dict[int, int] = {}  # pid -> stop requests; the second one kills
         self.notes: dict[str, str] = {}  # launch failures that left no run directory
@@ -60,14 +61,17 @@ class Session:
     # -- reading ------------------------------------------------------------------------------
 
     def names(self, needle: str = "") -> list[str]:
-        """The manifest's experiments, then any others found on disk; filtered by ``needle``."""
-        names = list(self.manifest.experiments)
-        names += [n for n in self.catalog.experiments() if n not in self.manifest.experiments]
+        """The manifest's experiments and sweeps, then any others found on disk; filtered by
+        ``needle``."""
+        names = [*self.manifest.experiments, *self.manifest.sweeps]
+        names += [n for n in self.catalog.experiments() if n not in names]
         needle = needle.lower()
         return [n for n in names if not needle or needle in self.describe(n).lower()]
 
     def describe(self, name: str) -> str:
         """Everything a filter matches against: the name, model, strategy and data set."""
+        if name in self.manifest.sweeps:
+            return f"{name} sweep of {self.describe(self.manifest.sweeps[name].experiment)}"
         cfg = self.manifest.experiments.get(name)
         if cfg is not None:
             return f"{name} {cfg.model}/{cfg.variant} {cfg.strategy} {cfg.data.name}"
@@ -86,7 +90,19 @@ class Session:
         launch = self.launcher.running.get(name)
         if launch is not None and not (run and run.live and run.pid == launch.pid):
             return "starting"
+        if name in self.manifest.sweeps and not (run and run.live):
+            return self.sweep_progress(name)
         return run.state if run else fmt.MISSING
+
+    def sweep_progress(self, name: str) -> str:
+        """``done/target trials``, from the trials' run directories."""
+        done = sum(r.state in ("finished", "pruned") for r in self.catalog.runs_of(name))
+        return f"{done}/{self.manifest.sweeps[name].trials} trials"
+
+    def best_trial(self, name: str) -> LiveRun | None:
+        """The trial with the best validation balanced accuracy: a sweep row's figures."""
+        scored = [r for r in self.catalog.runs_of(name) if r.best_val_bacc is not None]
+        return max(scored, key=lambda r: r.best_val_bacc or 0.0, default=None)
 
     def live_pid(self, name: str) -> int | None:
         run = self.catalog.latest(name)
@@ -108,7 +124,11 @@ class Session:
     def launch(self, name: str, mode: str) -> str:
         """Queue ``sousa-train run``: mode ``start`` (resumes if unfinished), ``resume`` (only
         if there is something to resume) or ``fresh``; returns what happened."""
-        if name not in self.manifest.experiments:
+        if name in self.manifest.sweeps:
+            if mode == "resume":
+                raise Refused(f"{name} is a sweep: enter continues its study.")
+            mode = "start"
+        elif name not in self.manifest.experiments:
             raise Refused(f"{name} is not in {self.manifest.path}; its runs are read-only here.")
         if self.launcher.is_pending(name) or self.live_pid(name) is not None:
             raise Refused(f"{name} is already queued or running.")

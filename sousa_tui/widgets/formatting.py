@@ -30,3 +30,13 @@ def megabytes(value: float | None) -> str:
 
 def fraction(value: float | None) -> str:
     return MISSING if value is None else f"{value:.0%}"
+
+
+def sampled(trial: int | None, params: dict | None) -> str:
+    """A sweep trial's number and sampled values: ``#3 optim.lr=0.0012 loader.batch_size=16``."""
+    if trial is None:
+        return MISSING
+    values = " ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in (params or {}).items()
+    )
+    return f"#{trial} {values}".rstrip()

@@ -14,7 +14,13 @@ from sousa_tui.state.runs import LiveRun
 from sousa_tui.widgets.charts import ChartGrid, ChartOptions
 from sousa_tui.widgets.formatting import duration
 
-STATE_STYLE = {"running": "green", "finished": "blue", "failed": "red", "stopped": "yellow"}
+STATE_STYLE = {
+    "running": "green",
+    "finished": "blue",
+    "failed": "red",
+    "stopped": "yellow",
+    "pruned": "magenta",
+}
 
 
 class LivePanel(Vertical):
