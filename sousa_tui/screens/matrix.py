@@ -34,10 +34,11 @@ STATE_STYLES = {
     "queued": "cyan",
     "failed": "bold red",
     "stopped": "magenta",
+    "pruned": "magenta",
     "missing": "grey50",
 }
 CONSOLE_STATES = ("queued", "starting", "stopping")  # what only the console knows
-RESTARTABLE = ("missing", "failed", "stopped")
+RESTARTABLE = ("missing", "failed", "stopped", "pruned")
 
 
 def scale_rgb(t: float) -> tuple[int, int, int]:
