@@ -39,3 +39,14 @@ class AudioClassifier(nn.Module):
 
     def forward(self, wave: Tensor) -> Tensor:
         return self.classify(self.features(wave))
+
+
+def refuse_published_weights(model: str, pretrained: str | None) -> None:
+    """Our own architectures have no published weights: asking for some is an error that
+    names the two ways such a model starts."""
+    if pretrained is not None:
+        raise ValueError(
+            f"{model} has no published weights ({pretrained} was given); it trains from "
+            'scratch (drop `pretrained`, strategy = "from_scratch") or starts from one of our '
+            'runs (`pretrained = "run:NAME"` or a run directory).'
+        )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sousa_train.models.base import AudioClassifier
+from sousa_train.models.base import AudioClassifier, refuse_published_weights
 from sousa_train.models.frontends import EfficientATMel
 from sousa_train.models.registry import MODELS
 
@@ -90,12 +90,7 @@ def build(
     n_mels: int = DEFAULT_MEL_BINS,
 ) -> AudioClassifier:
     """A RhythmCNN with a 25 ms / 10 ms log-mel frontend at ``sample_rate``."""
-    if pretrained is not None:
-        raise ValueError(
-            f"rhythmcnn has no published weights ({pretrained} was given); it trains from "
-            'scratch (drop `pretrained`, strategy = "from_scratch") or starts from one of our '
-            'runs (`pretrained = "run:NAME"` or a run directory).'
-        )
+    refuse_published_weights("rhythmcnn", pretrained)
     channels, width = VARIANTS[variant]
     return AudioClassifier(
         EfficientATMel(sample_rate, n_mels),

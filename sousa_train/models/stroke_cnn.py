@@ -16,28 +16,16 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from sousa_train.models.base import AudioClassifier
+from sousa_train.models.base import AudioClassifier, refuse_published_weights
 from sousa_train.models.registry import MODELS
+from sousa_train.models.rhythm_cnn import DilatedResidual
 from sousa_train.models.strokes import StrokeView
 
 VARIANTS: dict[str, dict[str, int]] = dict(MODELS["strokecnn"].variant_table)
 DILATIONS = (1, 2, 4, 8, 16, 32)
 DEFAULT_MEL_BINS = 32
 HEAD_NAME = "head"
-
-
-class TemporalResidual(nn.Module):
-    """x + relu(bn(conv(x))): a dilated convolution over the canvas that only adds context."""
-
-    def __init__(self, width: int, dilation: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation, bias=False)
-        self.norm = nn.BatchNorm1d(width)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + F.relu(self.norm(self.conv(x)))
 
 
 class StrokeCNN(nn.Module):
@@ -50,7 +38,7 @@ class StrokeCNN(nn.Module):
             nn.BatchNorm1d(width),
             nn.ReLU(inplace=True),
         )
-        self.temporal = nn.Sequential(*(TemporalResidual(width, d) for d in DILATIONS))
+        self.temporal = nn.Sequential(*(DilatedResidual(width, d) for d in DILATIONS))
         self.head = nn.Linear(2 * width, num_classes)
 
     def forward(self, view: Tensor) -> Tensor:
@@ -67,12 +55,7 @@ def build(
     n_mels: int = DEFAULT_MEL_BINS,
 ) -> AudioClassifier:
     """A StrokeCNN behind the stroke view of a 25 ms / 10 ms log-mel at ``sample_rate``."""
-    if pretrained is not None:
-        raise ValueError(
-            f"strokecnn has no published weights ({pretrained} was given); it trains from "
-            'scratch (drop `pretrained`, strategy = "from_scratch") or starts from one of our '
-            'runs (`pretrained = "run:NAME"` or a run directory).'
-        )
+    refuse_published_weights("strokecnn", pretrained)
     spec = VARIANTS[variant]
     view = StrokeView(
         sample_rate,
