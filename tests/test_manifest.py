@@ -37,7 +37,8 @@ def test_shipped_manifest_has_smoke_and_demo_quick() -> None:
     assert smoke.variant == "tiny"
     assert smoke.data.demo is not None and smoke.data.demo.clips_per_rudiment <= 10
     # defaults merge under the experiment's own tables
-    assert manifest.experiments["demo-quick"].loader.clip_seconds == 3.0
+    loader = manifest.experiments["demo-quick"].loader
+    assert (loader.batch_size, loader.num_workers, loader.clip_seconds) == (32, 0, 4.5)
 
 
 def test_defaults_and_dataset_path_resolution(tmp_path: Path) -> None:

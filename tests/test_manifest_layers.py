@@ -19,8 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "experiments.toml"
 # to_dict() of every experiment of the shipped manifest, written by the code before settings
 # tables existed (commit bdc1314): moving settings into tables must not change any of them.
-# One deliberate change: beats-adalora and efficientat-finetune name no file and start from
-# their variant's official one, looked up in the weights folder (`sousa-train weights`).
+# Deliberate changes: beats-adalora and efficientat-finetune name no file and start from
+# their variant's official one, looked up in the weights folder (`sousa-train weights`);
+# demo-quick's windows are 4.5 s every 2 s (renderer v3's cycles, README "The demo").
 BEFORE = Path(__file__).parent / "fixtures" / "manifest-resolved-bdc1314.json"
 PAPER_MODELS = ("ast", "htsat", "beats", "efficientat")
 PAPER_STRATEGIES = ("lora", "adalora", "ia3", "full_finetune", "from_scratch")
