@@ -64,7 +64,7 @@ def features(data: Path) -> dict[str, dict[str, torch.Tensor | list]]:
                 z = (logmel - logmel.mean()) / (logmel.std() + 1e-5)
                 flux = (onsets / (onsets.amax() + 1e-6))[:, None]
                 clock = nn.functional.avg_pool1d(torch.cat([z, flux], 1), CLOCK_POOL)
-                strokes = view(wave)
+                strokes = view.from_logmel(logmel)
                 beat = 60.0 / clip.tempo_bpm * view.frame_rate / ORACLE_FRAMES_PER_BEAT
                 oracle = stroke_canvas(torch.cat([z, flux], 1), torch.tensor([beat]), ORACLE_LENGTH)
                 rows["clock"].append(clock[0, :-1])

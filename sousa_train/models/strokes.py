@@ -136,23 +136,24 @@ class StrokeView(nn.Module):
 
     def forward(self, wave: Tensor) -> Tensor:
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            logmel = self.mel(wave)
-            onsets = onset_envelope(logmel)
-            period = self.period(onsets)
-            mean = logmel.mean(dim=(1, 2), keepdim=True)
-            std = logmel.std(dim=(1, 2), keepdim=True)
-            rows = torch.cat(
-                [
-                    (logmel - mean) / (std + 1e-5),
-                    (onsets / (onsets.amax(dim=-1, keepdim=True) + 1e-6)).unsqueeze(1),
-                ],
-                dim=1,
-            )
-            canvas = stroke_canvas(
-                rows, period * self.frame_rate / self.frames_per_stroke, self.length
-            )
-            tempo = (period / 0.1).log()[:, None, None].expand(-1, 1, self.length)
-            return torch.cat([canvas, tempo], dim=1)
+            return self.from_logmel(self.mel(wave))
+
+    def from_logmel(self, logmel: Tensor) -> Tensor:
+        """The view of a log-mel ``[B, n_mels, T]`` already computed by :attr:`mel`."""
+        onsets = onset_envelope(logmel)
+        period = self.period(onsets)
+        mean = logmel.mean(dim=(1, 2), keepdim=True)
+        std = logmel.std(dim=(1, 2), keepdim=True)
+        rows = torch.cat(
+            [
+                (logmel - mean) / (std + 1e-5),
+                (onsets / (onsets.amax(dim=-1, keepdim=True) + 1e-6)).unsqueeze(1),
+            ],
+            dim=1,
+        )
+        canvas = stroke_canvas(rows, period * self.frame_rate / self.frames_per_stroke, self.length)
+        tempo = (period / 0.1).log()[:, None, None].expand(-1, 1, self.length)
+        return torch.cat([canvas, tempo], dim=1)
 
     def period(self, onsets: Tensor) -> Tensor:
         """The stroke period in seconds per clip, jittered in training."""
