@@ -12,9 +12,12 @@ for comparing rows with each other. Views:
 
 - ``clock``: the standardised 32-bin log-mel on the plain time axis (40 ms frames);
 - ``clock+onsets``: that and the spectral-flux row;
-- ``strokes``: the stroke view as ``strokecnn`` sees it (canvas of log-mel and flux rows, 4
+- ``strokes``: the stroke view on its ``"strokes"`` axis (canvas of log-mel and flux rows, 4
   frames per estimated stroke period, and the period row);
-- ``strokes-no-onsets``: the same without the flux row;
+- ``performance``: the stroke view as ``strokecnn`` sees it (the same rows on the
+  performance axis: first stroke to 1.15 times the span to the last on 384 frames, and the
+  span row);
+- ``performance-no-onsets``: the same without the flux row;
 - ``beat-oracle``: the canvas with the *labelled* tempo, 16 frames per beat: not a model
   (it reads the label), the ceiling a perfect beat estimate would reach.
 """
@@ -40,7 +43,7 @@ from sousa_train.scores import balanced_accuracy
 
 RATE = 16000
 WINDOW = 21 * RATE
-VIEWS = ("clock", "clock+onsets", "strokes", "strokes-no-onsets", "beat-oracle")
+VIEWS = ("clock", "clock+onsets", "strokes", "performance", "performance-no-onsets", "beat-oracle")
 CLOCK_POOL = 4  # 10 ms frames -> 40 ms
 ORACLE_FRAMES_PER_BEAT = 16
 ORACLE_LENGTH = 512
@@ -49,7 +52,9 @@ ORACLE_LENGTH = 512
 def features(data: Path) -> dict[str, dict[str, torch.Tensor | list]]:
     """Every view of every clip, by split, with labels, tiers and tempos."""
     dataset = open_dataset(data)
-    view = StrokeView(RATE, 32, frames_per_stroke=4, strokes=128).eval()
+    strokes_view = StrokeView(RATE, 32, axis="strokes", length=512).eval()
+    view = StrokeView(RATE, 32, length=384).eval()
+    flux_row = view.mel.n_mels
     out: dict[str, dict[str, torch.Tensor | list]] = {}
     for split in ("train", "val", "test"):
         clips = dataset.clips(split)
@@ -64,13 +69,16 @@ def features(data: Path) -> dict[str, dict[str, torch.Tensor | list]]:
                 z = (logmel - logmel.mean()) / (logmel.std() + 1e-5)
                 flux = (onsets / (onsets.amax() + 1e-6))[:, None]
                 clock = nn.functional.avg_pool1d(torch.cat([z, flux], 1), CLOCK_POOL)
-                strokes = view.from_logmel(logmel)
+                performance = view.from_logmel(logmel)[0]
                 beat = 60.0 / clip.tempo_bpm * view.frame_rate / ORACLE_FRAMES_PER_BEAT
                 oracle = stroke_canvas(torch.cat([z, flux], 1), torch.tensor([beat]), ORACLE_LENGTH)
                 rows["clock"].append(clock[0, :-1])
                 rows["clock+onsets"].append(clock[0])
-                rows["strokes"].append(strokes[0])
-                rows["strokes-no-onsets"].append(torch.cat([strokes[0, :32], strokes[0, 33:]]))
+                rows["strokes"].append(strokes_view.from_logmel(logmel)[0])
+                rows["performance"].append(performance)
+                rows["performance-no-onsets"].append(
+                    torch.cat([performance[:flux_row], performance[flux_row + 1 :]])
+                )
                 rows["beat-oracle"].append(oracle[0])
                 rows["label"].append(clip.label)
                 rows["tier"].append(clip.skill_tier or "unknown")

@@ -180,6 +180,15 @@ def test_eval_speeds_are_a_list_of_positive_numbers(tmp_path: Path) -> None:
             manifest.get("e", [f"loader.eval_speeds={bad}"])
 
 
+def test_the_weight_average_decay_is_off_by_default_and_below_one(tmp_path: Path) -> None:
+    manifest = load_manifest(write(tmp_path, BASE))
+    assert manifest.get("e").train.ema_decay == 0.0
+    assert manifest.get("e", ["train.ema_decay=0.99"]).train.ema_decay == 0.99
+    for bad, says in (("1.0", "must be below 1"), ("-0.5", "must not be negative")):
+        with pytest.raises(ManifestError, match=says):
+            manifest.get("e", [f"train.ema_decay={bad}"])
+
+
 def test_cli_malformed_manifest_exits_2_with_one_paragraph(tmp_path: Path) -> None:
     path = write(tmp_path, "[experiments.e\nmodel = 1\n")
     result = sousa_train("run", "e", "--manifest", str(path), cwd=tmp_path)

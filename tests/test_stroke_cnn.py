@@ -1,5 +1,6 @@
 """StrokeCNN behind the stroke view: built from the registry, trained for real on whole demo
-clips, and `predict` on a clip judging it exactly as `eval` did."""
+clips with an average of its weights (EMA), and `predict` on a clip judging it exactly as
+`eval` did."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ model = "strokecnn"
 strategy = "from_scratch"
 variant = "tiny"
 data = "demo-tiny"
-train = { max_epochs = 1, early_stop_patience = 0, log_every_steps = 2 }
+train = { max_epochs = 1, early_stop_patience = 0, log_every_steps = 2, ema_decay = 0.5 }
 # Whole clips: every demo clip is shorter than this, so a clip is one window from its start.
 loader = { batch_size = 16, num_workers = 0, clip_seconds = 21.0, eval_hop_seconds = 21.0 }
 """
@@ -62,3 +63,14 @@ def test_predict_on_a_clip_agrees_with_its_evaluation(
     got: the same top-1 and probabilities (to float noise: a 21 s window's FFTs in a batch
     of 16 and alone differ in the last digits)."""
     assert_predict_agrees_with_eval(stroke_run, smoke_env, clips=4, atol=1e-4)
+
+
+def test_the_checkpoint_holds_the_weight_average(stroke_run: RunDir) -> None:
+    """With ``train.ema_decay`` the best checkpoint's weights (what ``eval``, ``predict``
+    and ``pretrained = "run:..."`` load) are the moving average, not the last step's, which
+    it keeps aside for a resume."""
+    checkpoint = torch.load(stroke_run.best_ckpt, map_location="cpu", weights_only=True)
+    average, current = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert average.keys() == current.keys()
+    head = next(k for k in average if k.endswith("head.weight"))
+    assert not torch.allclose(average[head], current[head])

@@ -47,6 +47,8 @@ MODEL_SCALARS = ("variant", "pretrained", "sample_rate", "n_mels")
 EXPERIMENT_SCALARS = (*MODEL_SCALARS, "model", "strategy", "data", "description")
 DATASET_SOURCES = ("path", "demo", "hub")
 MATRIX_AXES = ("model", "variant", "strategy", "data")
+# Fractions that must stay below 1: an average that keeps all of its past never moves.
+BELOW_ONE = ("train.ema_decay",)
 CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": PRECISIONS,
     "train.accelerator": ACCELERATORS,
@@ -403,6 +405,10 @@ def _build(origin: Any, where: str, cls: type, table: dict) -> Any:
         number = isinstance(values[key], (int, float)) and not isinstance(values[key], bool)
         if number and values[key] < 0:
             raise ManifestError(f"{origin}: {where}.{key} is {value!r}; it must not be negative.")
+        if number and short in BELOW_ONE and values[key] >= 1:
+            raise ManifestError(
+                f"{origin}: {where}.{key} is {value!r}; it must be below 1 (0 turns it off)."
+            )
         hint = hints[key]  # a list of factors, such as speeds
         numbers = typing.get_origin(hint) is tuple and typing.get_args(hint)[0] is float
         if numbers and not (values[key] and all(v > 0 for v in values[key])):

@@ -119,6 +119,9 @@ class TrainSettings:
     early_stop_patience: int = 8
     log_every_steps: int = 10
     max_nonfinite_batches: int = 3
+    # An exponential moving average of the weights (and BatchNorm statistics), updated every
+    # step with this decay; validation, checkpoints and evaluation use the average. 0: off.
+    ema_decay: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -130,12 +130,13 @@ MODELS: dict[str, ModelEntry] = {
     "strokecnn": ModelEntry(
         name="strokecnn",
         module="sousa_train.models.stroke_cnn",
-        # The temporal stack's width, and the stroke view's canvas: frames per stroke period
-        # and strokes held (128: every SOUSA clip, four cycles of 24 strokes and the tail).
+        # The temporal stack's width, and the stroke view's canvas length in frames: the
+        # performance's four cycles at 384 frames give a 24-slot cycle (the longest, the
+        # triple ratamacue's) 3.5 frames a stroke.
         variant_table={
-            "tiny": {"width": 16, "frames_per_stroke": 2, "strokes": 32},
-            "small": {"width": 64, "frames_per_stroke": 4, "strokes": 128},
-            "base": {"width": 128, "frames_per_stroke": 4, "strokes": 128},
+            "tiny": {"width": 16, "length": 128},
+            "small": {"width": 64, "length": 384},
+            "base": {"width": 128, "length": 384},
         },
         default_variant="small",
         sample_rate=16000,

@@ -1,12 +1,12 @@
 """StrokeCNN: residual dilated temporal convolutions over the stroke view.
 
 The input is :class:`~sousa_train.models.strokes.StrokeView`: a clip's log-mel and onset rows
-on a time axis measured in strokes, so the network's receptive field is counted in strokes
-too. Dilations 1..32 at four frames a stroke see about 32 strokes, a cycle of every rudiment
-but the triple ratamacue, and mean and max pooling over the canvas say how much of each
-pattern the clip holds and whether it occurs at all. The canvas starts at the clip's first
-sample, where a rudiment starts its first cycle, so the first strokes tell a flam tap from
-an inverted flam tap (the same loop, started elsewhere).
+on a time axis of its own performance, four cycles across the canvas, so the network's
+receptive field is counted in cycles, not seconds. Dilations 1..32 (kernel 3) see 127
+frames, a cycle and a half on the ``small`` canvas, and mean and max pooling over the canvas
+say how much of each pattern the clip holds and whether it occurs at all. The canvas starts
+at the first stroke, where a rudiment starts its first cycle, so the first strokes tell a
+flam tap from an inverted flam tap (the same loop, started elsewhere).
 
 No weights are published for it: it trains ``from_scratch``, or starts from one of our runs
 (``pretrained = "run:NAME"``, a demo-trained run for instance).
@@ -57,12 +57,7 @@ def build(
     """A StrokeCNN behind the stroke view of a 25 ms / 10 ms log-mel at ``sample_rate``."""
     refuse_published_weights("strokecnn", pretrained)
     spec = VARIANTS[variant]
-    view = StrokeView(
-        sample_rate,
-        n_mels,
-        frames_per_stroke=spec["frames_per_stroke"],
-        strokes=spec["strokes"],
-    )
+    view = StrokeView(sample_rate, n_mels, length=spec["length"])
     return AudioClassifier(
         view,
         StrokeCNN(n_mels + 2, spec["width"], num_classes),

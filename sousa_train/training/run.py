@@ -313,7 +313,9 @@ def build_trainer(
         LearningRateMonitor,
         ModelCheckpoint,
         RichProgressBar,
+        WeightAveraging,
     )
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
 
     from sousa_train.training.callbacks import EventCheckpointIO, GracefulStop, RunEvents
     from sousa_train.training.trackers import hyperparameters, make_loggers
@@ -342,6 +344,8 @@ def build_trainer(
             "val/balanced_accuracy", mode="max", patience=cfg.train.early_stop_patience
         )
         callbacks.append(early)
+    if cfg.train.ema_decay > 0:
+        callbacks.append(WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay)))
     if interactive:
         callbacks.append(RichProgressBar(console_kwargs={"file": sys.__stderr__}))
     loggers = make_loggers(cfg, run, is_zero=is_zero)
