@@ -3,19 +3,20 @@
     python bench/real_sousa.py DATA_PATH [--runs-dir D] [--manifest F] [--pretrain NAME]
                                          [--finetune NAME]
 
-Runs ``sousa-pretrain`` (on a demo render) and then ``sousa-finetune`` (from that run, on
-DATA_PATH), or the two experiments named, so a variant of the recipe is measured the same
+Runs the shipped recipe, ``strokes-pretrain`` (on a demo render) and then ``strokes-finetune``
+(from that run, on DATA_PATH), or the two experiments named (the RhythmCNN recipe: ``--pretrain
+sousa-pretrain --finetune sousa-finetune``), so a variant of the recipe is measured the same
 way: through the real CLI (``python -m sousa_train.cli run`` subprocesses), with a temporary
-copy of the manifest that names DATA_PATH as a data set, so what it measures is what users
-run. It starts cold: a fresh runs folder (a new temporary one unless --runs-dir,
-which must be empty or absent) and SOUSA_CACHE_DIR under it (unless the environment sets one),
-so the demo render and every decode are inside the wall time. Prints macro F1, balanced
-accuracy by skill tier and by tempo band, the ten most confused pairs of the test split, the
-wall time and, last, ``test balanced accuracy: 0.xxxx``; before those, the zero-shot figure
-(the pretrained, demo-only run scored on DATA_PATH's test split with ``eval --data``) and how
-often the stroke view's period estimate gives each test clip's labelled tempo, both outside
-the wall time. Each command's output is in ``<runs dir>/<experiment>.log``. Not a test: run
-it by hand.
+copy of the manifest that names DATA_PATH as a data set, so what it measures is what users run.
+It starts cold: a fresh runs folder (a new temporary one unless --runs-dir, which must be empty
+or absent) and SOUSA_CACHE_DIR under it (unless the environment sets one), so the demo render
+and every decode are inside the wall time. Prints macro F1, balanced accuracy by skill tier and
+by tempo band, the ten most confused pairs of the test split, the wall time and, last, ``test
+balanced accuracy: 0.xxxx``; before those, the zero-shot figure (the pretrained, demo-only run
+scored on DATA_PATH's test split with ``eval --data``) and how often each of the stroke view's
+two estimates (the stroke period, the performance span) gives each test clip's labelled tempo,
+both outside the wall time. Each command's output is in ``<runs dir>/<experiment>.log``. Not a
+test: run it by hand.
 """
 
 from __future__ import annotations
@@ -193,9 +194,9 @@ def main() -> int:
     parser.add_argument("data", type=Path, help="a SOUSA folder (generator or Hub layout)")
     parser.add_argument("--runs-dir", type=Path, help="an empty or new folder for the runs")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
-    parser.add_argument("--pretrain", default="sousa-pretrain", help="the demo experiment")
+    parser.add_argument("--pretrain", default="strokes-pretrain", help="the demo experiment")
     parser.add_argument(
-        "--finetune", default="sousa-finetune", help="the experiment that starts from it"
+        "--finetune", default="strokes-finetune", help="the experiment that starts from it"
     )
     args = parser.parse_args()
     data = args.data.expanduser().absolute()
