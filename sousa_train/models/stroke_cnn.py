@@ -2,7 +2,7 @@
 
 The input is :class:`~sousa_train.models.strokes.StrokeView`: a clip's log-mel and onset rows
 on a time axis of its own performance, four cycles across the canvas, so the network's
-receptive field is counted in cycles, not seconds. Dilations 1..32 (kernel 3) see 127
+receptive field is counted in cycles, not seconds. The stem and dilations 1..32 see 131
 frames, a cycle and a half on the ``small`` canvas, and mean and max pooling over the canvas
 say how much of each pattern the clip holds and whether it occurs at all. The canvas starts
 at the first stroke, where a rudiment starts its first cycle, so the first strokes tell a
