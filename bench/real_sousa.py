@@ -148,6 +148,7 @@ def tempo_estimates(data: Path) -> dict[str, dict[str, dict[str, float]]]:
 
     from sousa_train.data.dataset import ClipDataset
     from sousa_train.data.demo.patterns import PATTERNS
+    from sousa_train.data.demo.render import CYCLES  # SOUSA's too: every clip is four cycles
     from sousa_train.data.reader import open_dataset
     from sousa_train.models.frontends import EfficientATMel
     from sousa_train.models.strokes import onset_envelope, performance_span, stroke_period
@@ -165,8 +166,8 @@ def tempo_estimates(data: Path) -> dict[str, dict[str, dict[str, float]]]:
             span = float(last[0] - first[0]) / frame_rate
             pattern = PATTERNS[clip.slug]
             heard = {
-                "period": 60 * pattern.beats_per_cycle / (period * pattern.slots),
-                "span": 60 * pattern.beats_per_cycle * (4 - 1 / pattern.slots) / max(span, 1e-3),
+                "period": pattern.tempo_from_stroke_period(period),
+                "span": pattern.tempo_from_span(span, CYCLES),
             }
             for estimate, tempo in heard.items():
                 tier = clip.skill_tier or "unknown"

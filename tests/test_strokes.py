@@ -13,7 +13,14 @@ import torch
 from torch.nn import functional as F
 
 from sousa_train.data.demo.patterns import PATTERNS
-from sousa_train.data.demo.render import LONGEST_SEC, TIERS, _stream, draw_profile, play
+from sousa_train.data.demo.render import (
+    CYCLES,
+    LONGEST_SEC,
+    TIERS,
+    _stream,
+    draw_profile,
+    play,
+)
 from sousa_train.data.demo.synth import Rooms, StrokeBank
 from sousa_train.models.frontends import EfficientATMel
 from sousa_train.models.strokes import (
@@ -49,7 +56,7 @@ def test_the_stroke_period_gives_the_tempo_from_60_to_200_bpm(slug: str, rooms: 
     pattern = PATTERNS[slug]
     for tempo in (60, 80, 100, 120, 140, 160, 180, 200):
         period = float(stroke_period(onset_envelope(mel(played(slug, tempo, rooms))), 100.0)[0])
-        heard = 60 * pattern.beats_per_cycle / (period * pattern.slots)
+        heard = pattern.tempo_from_stroke_period(period)
         assert abs(heard / tempo - 1) < 0.04, (slug, tempo, heard)
 
 
@@ -61,8 +68,7 @@ def test_the_performance_span_gives_the_tempo_from_60_to_200_bpm(slug: str, room
     pattern = PATTERNS[slug]
     for tempo in (60, 80, 100, 120, 140, 160, 180, 200):
         first, last = performance_span(mel(played(slug, tempo, rooms)))
-        span = float(last[0] - first[0]) / 100.0
-        heard = 60 * pattern.beats_per_cycle * (4 - 1 / pattern.slots) / span
+        heard = pattern.tempo_from_span(float(last[0] - first[0]) / 100.0, CYCLES)
         assert abs(heard / tempo - 1) < 0.04, (slug, tempo, heard)
 
 
@@ -71,7 +77,7 @@ def test_the_span_ignores_the_silence_around_a_performance(rooms: Rooms) -> None
     and a silent window is one span of all its frames, not an error."""
     mel = EfficientATMel(RATE, 32)
     wave = played("single_paradiddle", 120, rooms)
-    padded = torch.nn.functional.pad(wave, (RATE // 2, 3 * RATE))
+    padded = F.pad(wave, (RATE // 2, 3 * RATE))
     first, last = performance_span(mel(wave))
     first_p, last_p = performance_span(mel(padded))
     assert abs(int(first_p[0]) - int(first[0]) - 50) <= 1

@@ -54,6 +54,16 @@ class Pattern:
     slots: int
     notes: tuple[Note, ...]
 
+    def tempo_from_stroke_period(self, period: float) -> float:
+        """The tempo in bpm at which this pattern's even slots are ``period`` seconds apart."""
+        return 60.0 * self.beats_per_cycle / (period * self.slots)
+
+    def tempo_from_span(self, span: float, cycles: int) -> float:
+        """The tempo in bpm at which ``cycles`` cycles, heard from the first stroke to the
+        last (``cycles - 1/slots`` cycles: the last slot ends the performance), take
+        ``span`` seconds."""
+        return 60.0 * self.beats_per_cycle * (cycles - 1 / self.slots) / max(span, 1e-3)
+
 
 _NOTATION: dict[str, tuple[float, str]] = {
     "single_stroke_roll": (2, "r l r l r l r l"),
