@@ -14,7 +14,7 @@ from sousa_train.models.efficientat import (
     MobileNetV3,
     build,
 )
-from sousa_train.models.frontends import EfficientATMel
+from sousa_train.models.frontends import SILENCE, EfficientATMel
 from sousa_train.models.registry import build_model
 
 
@@ -87,6 +87,30 @@ def test_frontend_constants_and_shape(
     assert mel.shape == (2, 128, (n - 1) // hop + 1)
     assert torch.isfinite(mel).all()
     assert torch.isfinite(front(torch.zeros(1, rate))).all()
+
+
+@pytest.mark.parametrize("rate", [16000, 32000])
+def test_frontend_skips_padding_without_changing_a_frame(rate: int) -> None:
+    """Rows of unequal clips zero-padded to one length (a batch of whole SOUSA clips): the
+    frames each row's padding is skipped for are exactly those of the whole row."""
+    front = EfficientATMel(rate, 32)
+    n = 4 * rate
+    torch.manual_seed(0)
+    wave = torch.zeros(5, n)
+    for row, length in enumerate([n, rate // 2, 2 * rate + 3, 0]):
+        wave[row, :length] = 0.1 * torch.randn(length)
+    wave[4, rate - 1] = 1.0  # a click on the clip's very last sample, then padding
+    x = wave[:, 1:] - 0.97 * wave[:, :-1]
+    whole = front._logmel(x)
+    got = front(wave)
+    assert got.shape == whole.shape
+    torch.testing.assert_close(got, whole, atol=1e-5, rtol=0)
+    # The click is heard, and the padding and the silent row are silence.
+    click = (rate - 1) // front.hop_length
+    silence = torch.full_like(got[3], SILENCE)
+    torch.testing.assert_close(got[3], silence)
+    torch.testing.assert_close(got[4, :, click + 3 :], silence[:, click + 3 :])
+    assert got[4, :, click].mean() > SILENCE + 0.5
 
 
 def test_frontend_puts_a_tone_in_its_mel_band() -> None:

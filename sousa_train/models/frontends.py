@@ -6,6 +6,8 @@ whole batch on the training device, and SpecAugment is applied to their output e
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -16,6 +18,8 @@ LOG_OFFSET = 1e-5
 # EfficientAT's "fast normalisation" of the log-mel: (x + 4.5) / 5.
 NORM_SHIFT = 4.5
 NORM_SCALE = 5.0
+# A frame of digital silence: log(0 + 1e-5), normalised.
+SILENCE = (math.log(LOG_OFFSET) + NORM_SHIFT) / NORM_SCALE
 
 
 class EfficientATMel(nn.Module):
@@ -62,19 +66,47 @@ class EfficientATMel(nn.Module):
         with torch.autocast(device_type=wave.device.type, enabled=False):
             x = wave.float()
             x = x[:, 1:] - PREEMPHASIS * x[:, :-1]
-            spec = torch.stft(
-                x,
-                self.n_fft,
-                hop_length=self.hop_length,
-                win_length=self.win_length,
-                window=self.window,
-                center=True,
-                normalized=False,
-                return_complex=True,
-            )
-            power = spec.real.square() + spec.imag.square()
-            mel = torch.matmul(self.mel_basis, power)
-            return ((mel + LOG_OFFSET).log() + NORM_SHIFT) / NORM_SCALE
+            if torch.compiler.is_compiling() or x.shape[0] == 0:
+                return self._logmel(x)
+            return self._trimmed(x)
+
+    def _logmel(self, x: Tensor) -> Tensor:
+        """The log-mel of pre-emphasised ``x`` [B, N - 1], every frame computed."""
+        spec = torch.stft(
+            x,
+            self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window,
+            center=True,
+            normalized=False,
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(self.mel_basis, power)
+        return ((mel + LOG_OFFSET).log() + NORM_SHIFT) / NORM_SCALE
+
+    def _trimmed(self, x: Tensor) -> Tensor:
+        """:meth:`_logmel`'s figures at the cost of each row's audio alone.
+
+        A batch of whole clips is zero-padded to its longest (SOUSA's run 2-20 s, so most
+        of a 21 s window is padding). Each row's frames are computed only up to where its
+        windows still reach a sample that is not zero (a frame and a half past it, so the
+        reflected edge is zeros too, as in the whole row); every later frame is silence's
+        constant, which is what a window of zeros gives. The export traces the plain path.
+        """
+        frames = x.shape[-1] // self.hop_length + 1
+        sounding = x != 0
+        last = x.shape[-1] - 1 - sounding.flip(-1).int().argmax(dim=-1)
+        last = torch.where(sounding.any(dim=-1), last, -1)
+        keep = (last + 2 + self.hop_length + self.n_fft // 2).clamp(max=x.shape[-1])
+        if int(keep.min()) == x.shape[-1]:
+            return self._logmel(x)
+        out = x.new_full((x.shape[0], self.n_mels, frames), SILENCE)
+        for row, length in enumerate(keep.tolist()):
+            mel = self._logmel(x[row : row + 1, :length])[0]
+            out[row, :, : mel.shape[-1]] = mel
+        return out
 
     def extra_repr(self) -> str:
         return (
