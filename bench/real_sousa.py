@@ -10,13 +10,13 @@ way: through the real CLI (``python -m sousa_train.cli run`` subprocesses), with
 copy of the manifest that names DATA_PATH as a data set, so what it measures is what users run.
 It starts cold: a fresh runs folder (a new temporary one unless --runs-dir, which must be empty
 or absent) and SOUSA_CACHE_DIR under it (unless the environment sets one), so the demo render
-and every decode are inside the wall time. Prints macro F1, balanced accuracy by skill tier and
-by tempo band, the ten most confused pairs of the test split, the wall time and, last, ``test
-balanced accuracy: 0.xxxx``; before those, the zero-shot figure (the pretrained, demo-only run
-scored on DATA_PATH's test split with ``eval --data``) and how often each of the stroke view's
-two estimates (the stroke period, the performance span) gives each test clip's labelled tempo,
-both outside the wall time. Each command's output is in ``<runs dir>/<experiment>.log``. Not a
-test: run it by hand.
+and every decode are inside the wall time. Prints macro F1, balanced accuracy by skill tier,
+tempo band and player, the ten most confused pairs of the test split, the wall time and, last,
+``test balanced accuracy: 0.xxxx``; before those, the zero-shot figure (the pretrained,
+demo-only run scored on DATA_PATH's test split with ``eval --data``) and how often each of the
+stroke view's two estimates (the stroke period, the performance span) gives each test clip's
+labelled tempo, both outside the wall time. Each command's output is in ``<runs
+dir>/<experiment>.log``. Not a test: run it by hand.
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ def confused_pairs(confusion: dict, top: int = 10) -> list[tuple[int, str, str]]
 
 
 def by_group(predictions: Path) -> list[tuple[str, float, int]]:
-    """(group, balanced accuracy, clips) per skill tier and tempo band of the test split."""
+    """(group, balanced accuracy, clips) per skill tier, tempo band and player of the test
+    split. SOUSA gives each player one tempo for every rudiment, so a tempo band is a few
+    players and a player's figure says which of tier and tempo moved."""
     rows = pq.read_table(predictions).to_pylist()
     groups: list[tuple[str, list[dict]]] = [
         (tier, [r for r in rows if r["skill_tier"] == tier]) for tier in TIERS
@@ -127,6 +129,12 @@ def by_group(predictions: Path) -> list[tuple[str, float, int]]:
         (band, [r for r in rows if r["tempo_bpm"] is not None and lo <= r["tempo_bpm"] < hi])
         for band, lo, hi in TEMPO_BANDS
     ]
+    players: dict[str, list[dict]] = {}
+    for r in sorted(rows, key=lambda r: (r["tempo_bpm"] or 0, r["profile_id"] or "")):
+        tempo = f"{r['tempo_bpm']:.0f} bpm" if r["tempo_bpm"] is not None else "tempo unknown"
+        name = f"player {str(r['profile_id'])[:6]} ({r['skill_tier']}, {tempo})"
+        players.setdefault(name, []).append(r)
+    groups += list(players.items())
     out = []
     for name, members in groups:
         if members:
