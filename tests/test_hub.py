@@ -130,8 +130,8 @@ def test_the_loader_gives_identical_items_for_both_layouts(
     real = ClipDataModule(open_dataset(fixture_root), loader, 16000)
     for split in ("train", "val", "test"):
         h, r = hub.make_dataset(split, train=False), real.make_dataset(split, train=False)
-        assert isinstance(hub.cache, DiskCache)
-        assert all(hub.cache.has(c) for c in h.clips)  # streamed in before the first step
+        assert isinstance(hub.source.cache, DiskCache)
+        assert all(hub.source.cache.has(c) for c in h.clips)  # streamed in before the first step
         real_items = {c.sample_id: r[i] for i, c in enumerate(r.clips)}
         assert sorted(real_items) == sorted(c.sample_id for c in h.clips)
         for i, clip in enumerate(h.clips):
@@ -147,8 +147,8 @@ def test_an_undecodable_cell_is_a_counted_skip_and_the_rest_are_cached(hub_copy:
     module = ClipDataModule(data, LoaderSettings(num_workers=0, cache="none"), 16000)
     train = module.make_dataset("train", train=True)
     bad = next(c for c in train.clips if c.row == 1)
-    assert list(module.unreadable) == [bad.audio_path]
-    assert "cannot decode" in module.unreadable[bad.audio_path]
+    assert list(module.source.unreadable) == [bad.audio_path]
+    assert "cannot decode" in module.source.unreadable[bad.audio_path]
     items = [train[i] for i in range(len(train))]
     skipped = [item["skipped"] for item in items if "skipped" in item]
     assert skipped == [f"{shard}#row=1"]

@@ -189,6 +189,83 @@ def test_the_weight_average_decay_is_off_by_default_and_below_one(tmp_path: Path
             manifest.get("e", [f"train.ema_decay={bad}"])
 
 
+MIXED = (
+    BASE
+    + """
+[datasets.d2]
+demo = { clips_per_rudiment = 2, seed = 5 }
+[platforms.two]
+train = { devices = 2 }
+[experiments.j]
+model = "efficientat"
+strategy = "from_scratch"
+data = "d"
+mix = { data = "d2", share = 0.25 }
+"""
+)
+
+
+def test_a_mix_parses_and_survives_config_json(tmp_path: Path) -> None:
+    manifest = load_manifest(write(tmp_path, MIXED))
+    cfg = manifest.experiments["j"]
+    assert cfg.mix is not None and (cfg.mix.data, cfg.mix.share) == (manifest.datasets["d2"], 0.25)
+    assert cfg.data.name == "d" and cfg.mix.clips_per_batch(cfg.loader.batch_size) == 8
+    assert experiment_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # config.json
+    overridden = manifest.get("j", ["mix.share=0.3"]).mix
+    assert overridden is not None and overridden.share == 0.3
+    plain = manifest.experiments["e"]
+    assert plain.mix is None
+    mixed = manifest.get("e", ["mix.data=d2"]).mix
+    assert mixed is not None and mixed.share == 0.5  # the default share
+    before = plain.to_dict()
+    del before["mix"]  # a run made before joint training existed
+    assert experiment_from_dict(before) == plain
+
+
+@pytest.mark.parametrize(
+    ("mix", "needles"),
+    [
+        ("{ data = 'nope' }", ["experiments.x.mix.data", "'nope'", "valid choices: d, d2"]),
+        ("{ data = 'd' }", ["experiments.x.mix.data", "own data set", "nothing to mix"]),
+        ("{ data = 'd2', share = 1.0 }", ["experiments.x.mix.share", "between 0 and 1"]),
+        ("{ data = 'd2', share = 0 }", ["experiments.x.mix.share", "between 0 and 1"]),
+        ("{ data = 'd2', share = 'half' }", ["experiments.x.mix.share must be a number"]),
+        (
+            "{ data = 'd2', shares = 0.5 }",
+            ["unknown key 'experiments.x.mix.shares'", "data, share"],
+        ),
+        ("{ share = 0.5 }", ["experiments.x.mix has no 'data'", "demo-large"]),
+        ("'d2'", ["experiments.x.mix must be a table"]),
+        (
+            "{ data = 'd2', share = 0.1 }\nloader = { batch_size = 4 }",
+            ["experiments.x.mix.share", "batch_size = 4", "0 clip(s) of 'd2'", "one of each"],
+        ),
+        (
+            "{ data = 'd2' }\ntrain = { devices = 2, num_nodes = 2 }",
+            ["experiments.x.mix", "4 processes", "train.devices = 2", "one device"],
+        ),
+    ],
+)
+def test_mix_errors_name_the_key(tmp_path: Path, mix: str, needles: list[str]) -> None:
+    experiment = "[experiments.x]\nmodel = 'efficientat'\nstrategy = 'from_scratch'\ndata = 'd'\n"
+    path = write(tmp_path, f"{MIXED}{experiment}mix = {mix}\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    for needle in needles:
+        assert needle in message
+
+
+def test_a_mix_is_checked_again_under_overrides_and_platforms(tmp_path: Path) -> None:
+    manifest = load_manifest(write(tmp_path, MIXED))
+    with pytest.raises(ManifestError, match=r"command line override.*mix\.share is 1\.5"):
+        manifest.get("j", ["mix.share=1.5"])
+    with pytest.raises(ManifestError, match=r"mix: .* 2 processes"):
+        manifest.get("j", platform="two")
+    assert manifest.get("e", platform="two").train.devices == 2  # no mix, no objection
+
+
 def test_cli_malformed_manifest_exits_2_with_one_paragraph(tmp_path: Path) -> None:
     path = write(tmp_path, "[experiments.e\nmodel = 1\n")
     result = sousa_train("run", "e", "--manifest", str(path), cwd=tmp_path)

@@ -24,7 +24,8 @@ def _model(cfg: ExperimentConfig) -> str:
 
 
 def _data(cfg: ExperimentConfig) -> str:
-    return f"{cfg.data.name}: {cfg.data.where}"
+    mix = f" + {cfg.mix.data.name} at share {cfg.mix.share:g}" if cfg.mix else ""
+    return f"{cfg.data.name}: {cfg.data.where}{mix}"
 
 
 def list_experiments(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from sousa_train.config.settings import (
     DatasetSpec,
     DemoData,
     ExperimentConfig,
+    MixSettings,
 )
 from sousa_train.finetune.strategies import STRATEGIES
 from sousa_train.models.pretrained import RUN_PREFIX, default_pretrained, names_run
@@ -45,6 +46,7 @@ GROUPS = {"models": "model", "strategies": "strategy", "platforms": "platform"}
 TOP_KEYS = ("datasets", "defaults", "experiments", "matrix", "sweeps", *GROUPS)
 MODEL_SCALARS = ("variant", "pretrained", "sample_rate", "n_mels")
 EXPERIMENT_SCALARS = (*MODEL_SCALARS, "model", "strategy", "data", "description")
+MIX_KEYS = ("data", "share")
 DATASET_SOURCES = ("path", "demo", "hub")
 MATRIX_AXES = ("model", "variant", "strategy", "data")
 # Fractions that must stay below 1: an average that keeps all of its past never moves.
@@ -159,7 +161,7 @@ class Manifest:
         origin = f"{self.path} (command line override)" if cli else str(self.path)
         layers = self._layers
         chosen = _merge(_merge(layers.defaults, self._raw[name]), cli)
-        _check_keys(origin, where, chosen, (*EXPERIMENT_SCALARS, *SECTIONS))
+        _check_keys(origin, where, chosen, (*EXPERIMENT_SCALARS, "mix", *SECTIONS))
         for key in ("model", "strategy", "data"):
             if key not in chosen:
                 raise ManifestError(
@@ -181,19 +183,69 @@ class Manifest:
             table = _merge(table, layer)
         _check_model_scalars(origin, where, model, table)
         variant = table.get("variant") or MODELS[model].default_variant
+        sections = _sections(origin, where, table)
         return ExperimentConfig(
             name=name,
             model=model,
             strategy=strategy,
             data=self.datasets[data],
+            mix=self._mix(origin, where, data, table, sections),
             variant=variant,
             pretrained=self._pretrained(origin, where, model, variant, strategy, table),
             sample_rate=table.get("sample_rate"),
             n_mels=table.get("n_mels"),
             description=_typed(origin, f"{where}.description", table.get("description", ""), str),
             platform=platform,
-            **_sections(origin, where, table),
+            **sections,
         )
+
+    def _mix(
+        self, origin: str, where: str, data: str, table: dict, sections: dict[str, Any]
+    ) -> MixSettings | None:
+        """``mix = { data = NAME, share = S }``: the data set whose train clips fill about S
+        of every training batch, checked against the settings that decide whether it can."""
+        if "mix" not in table:
+            return None
+        at = f"{where}.mix"
+        mix = _table(origin, at, table["mix"])
+        _check_keys(origin, at, mix, MIX_KEYS)
+        if "data" not in mix:
+            raise ManifestError(
+                f"{origin}: {at} has no 'data'; name the data set whose train clips join each "
+                'training batch, e.g. mix = { data = "demo-large", share = 0.5 }.'
+            )
+        name = _choice(origin, f"{at}.data", mix["data"], tuple(self.datasets))
+        if name == data:
+            raise ManifestError(
+                f"{origin}: {at}.data is {name!r}, the experiment's own data set, so there is "
+                "nothing to mix; name another data set of [datasets], or remove 'mix'."
+            )
+        share = _typed(origin, f"{at}.share", mix.get("share", MixSettings.share), float)
+        settings = MixSettings(self.datasets[name], share)
+        if not 0 < settings.share < 1:
+            raise ManifestError(
+                f"{origin}: {at}.share is {settings.share!r}; it must be between 0 and 1 "
+                "(exclusive): the part of each training batch drawn from mix.data."
+            )
+        batch = sections["loader"].batch_size
+        extra = settings.clips_per_batch(batch)
+        if not 0 < extra < batch:
+            raise ManifestError(
+                f"{origin}: {at}.share is {settings.share!r}, so a batch of loader.batch_size = "
+                f"{batch} would hold {extra} clip(s) of {name!r} and {batch - extra} of "
+                f"{data!r}; it needs at least one of each: raise loader.batch_size or bring "
+                "the share nearer 0.5."
+            )
+        train = sections["train"]
+        processes = train.devices * train.num_nodes
+        if processes > 1:
+            raise ManifestError(
+                f"{origin}: {at}: mixed batches are drawn by one sampler in one process, so "
+                f"they cannot be shared out over {processes} processes (train.devices = "
+                f"{train.devices} x train.num_nodes = {train.num_nodes}); train on one device, "
+                "or remove 'mix'."
+            )
+        return settings
 
     def _pretrained(
         self, origin: str, where: str, model: str, variant: str, strategy: str, table: dict

@@ -42,6 +42,22 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class MixSettings:
+    """Joint training: about ``share`` of every training batch comes from the train split of
+    ``data``, the rest from the experiment's own data set, to compare with pretraining on one
+    then fine-tuning on the other. Only training reads it: validation, test, the best
+    checkpoint, ``eval`` and ``predict`` use the experiment's data set alone, and ``select``
+    applies to that set only (the mix set is used whole)."""
+
+    data: DatasetSpec
+    share: float = 0.5
+
+    def clips_per_batch(self, batch_size: int) -> int:
+        """How many of a full batch's clips come from ``data``."""
+        return round(batch_size * self.share)
+
+
+@dataclass(frozen=True)
 class SelectSettings:
     """Which clips of the data set the run uses. Empty tuples / None mean 'no restriction'.
 
@@ -145,6 +161,7 @@ class ExperimentConfig:
     model: str
     strategy: str
     data: DatasetSpec
+    mix: MixSettings | None = None
     variant: str | None = None
     pretrained: str | None = None
     sample_rate: int | None = None
@@ -181,14 +198,21 @@ PARALLEL_STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 def experiment_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Rebuild a config written by ``to_dict`` (config.json), for eval and resume checks."""
     data = dict(data)
-    spec = dict(data.pop("data"))
-    demo = spec.pop("demo", None)
+    spec = _dataset_spec(data.pop("data"))
+    mix = data.pop("mix", None)  # absent from runs made before joint training existed
     sections = {key: cls(**_tuples(data.pop(key, {}))) for key, cls in SECTIONS.items()}
     return ExperimentConfig(
-        data=DatasetSpec(**spec, demo=DemoData(**demo) if demo else None),
+        data=spec,
+        mix=MixSettings(_dataset_spec(mix["data"]), mix["share"]) if mix else None,
         **data,
         **sections,
     )
+
+
+def _dataset_spec(values: dict[str, Any]) -> DatasetSpec:
+    spec = dict(values)
+    demo = spec.pop("demo", None)
+    return DatasetSpec(**spec, demo=DemoData(**demo) if demo else None)
 
 
 def _tuples(values: dict[str, Any]) -> dict[str, Any]:

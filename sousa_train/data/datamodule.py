@@ -5,28 +5,33 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import signal
+from typing import Any
 
 import lightning as L
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from sousa_train.config.paths import cache_dir
 from sousa_train.config.settings import LoaderSettings
 from sousa_train.data.cache import DiskCache, MemoryCache, NoCache, WaveCache, make_cache
-from sousa_train.data.clips import Clip, Split
+from sousa_train.data.clips import SPLITS, Clip, Split
 from sousa_train.data.dataset import ClipDataset, collate_clips
 from sousa_train.data.fill import fill_cache
+from sousa_train.data.mixing import Mix, MixedBatchSampler
 from sousa_train.data.reader import SousaDataset
 
 
-class ClipDataModule(L.LightningDataModule):
+class ClipSource:
+    """One data set's splits as ClipDatasets at one sample rate, and the state their loaders
+    share: the waveform cache (keyed by the set's fingerprint) and the clips found undecodable
+    (keyed by audio_path, which is unique within a set only, so each set keeps its own)."""
+
     def __init__(
-        self, dataset: SousaDataset, loader: LoaderSettings, sample_rate: int, speed: float = 0.0
+        self, dataset: SousaDataset, loader: LoaderSettings, sample_rate: int, speed: float
     ) -> None:
-        super().__init__()
-        self.speed = speed
         self.dataset = dataset
         self.loader = loader
         self.sample_rate = sample_rate
+        self.speed = speed
         self.clip_samples = round(loader.clip_seconds * sample_rate)
         self.eval_hop = max(1, round(loader.eval_hop_seconds * sample_rate))
         self.cache = make_cache(
@@ -37,16 +42,11 @@ class ClipDataModule(L.LightningDataModule):
         )
         self.unreadable: dict[str, str] = {}
 
-    def prepare_data(self) -> None:
-        """Lightning calls this once per machine (local rank 0) before the others start: Hub
-        shards are decoded into a disk cache here, so the other ranks find them there."""
+    def prepare(self, splits: tuple[Split, ...] = SPLITS) -> None:
+        """Decode the Hub shards of ``splits`` into a disk cache (ClipDataModule.prepare_data)."""
         if isinstance(self.cache, DiskCache):
-            self.unreadable.update(
-                fill_cache(self.dataset.all_clips(), self.cache, self.sample_rate)
-            )
-
-    def clips(self, split: Split) -> list[Clip]:
-        return self.dataset.clips(split)
+            clips = [c for split in splits for c in self.dataset.clips(split)]
+            self.unreadable.update(fill_cache(clips, self.cache, self.sample_rate))
 
     def make_dataset(
         self, split: Split, *, train: bool, eval_speeds: tuple[float, ...] | None = None
@@ -56,7 +56,7 @@ class ClipDataModule(L.LightningDataModule):
         With ``loader.cache = "none"`` a Hub split is kept in memory for this dataset's life
         instead: reading a clip from its shard on demand costs a whole row group.
         """
-        clips = self.clips(split)
+        clips = self.dataset.clips(split)
         cache: WaveCache = self.cache
         if any(c.row is not None for c in clips):
             if isinstance(cache, NoCache):
@@ -75,30 +75,88 @@ class ClipDataModule(L.LightningDataModule):
             eval_speeds=self.loader.eval_speeds if eval_speeds is None else eval_speeds,
         )
 
+
+class ClipDataModule(L.LightningDataModule):
+    """The experiment's data set as Lightning's loaders. With ``mix``, each training batch
+    also holds clips of a second set's train split (data/mixing.py); validation, test and
+    everything else read the experiment's own set alone."""
+
+    def __init__(
+        self,
+        dataset: SousaDataset,
+        loader: LoaderSettings,
+        sample_rate: int,
+        speed: float = 0.0,
+        mix: Mix | None = None,
+    ) -> None:
+        super().__init__()
+        self.loader = loader
+        self.sample_rate = sample_rate
+        self.source = ClipSource(dataset, loader, sample_rate, speed)
+        # The mix set is read like the experiment's own: same rate, windows and augmentation.
+        self.mix: tuple[Mix, ClipSource] | None = None
+        if mix is not None:
+            self.mix = mix, ClipSource(mix.dataset, loader, sample_rate, speed)
+
+    def prepare_data(self) -> None:
+        """Lightning calls this once per machine (local rank 0) before the others start: Hub
+        shards are decoded into a disk cache here, so the other ranks find them there."""
+        self.source.prepare()
+        if self.mix is not None:
+            self.mix[1].prepare(("train",))
+
+    def clips(self, split: Split) -> list[Clip]:
+        return self.source.dataset.clips(split)
+
+    def make_dataset(
+        self, split: Split, *, train: bool, eval_speeds: tuple[float, ...] | None = None
+    ) -> ClipDataset:
+        """The split of the experiment's own data set (:meth:`ClipSource.make_dataset`)."""
+        return self.source.make_dataset(split, train=train, eval_speeds=eval_speeds)
+
     def loader_for(
         self, split: Split, *, train: bool, eval_speeds: tuple[float, ...] | None = None
     ) -> DataLoader:
         """Batches of ``split``; evaluation plays clips at ``eval_speeds`` (default: the
         loader's)."""
-        workers = self.loader.num_workers
-        return DataLoader(
+        return self._loader(
             self.make_dataset(split, train=train, eval_speeds=eval_speeds),
             batch_size=self.loader.batch_size,
             shuffle=train,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.mix is None:
+            return self.loader_for("train", train=True)
+        mix, source = self.mix
+        own = self.make_dataset("train", train=True)
+        extra = source.make_dataset("train", train=True)
+        batches = MixedBatchSampler(
+            len(own),
+            len(extra),
+            batch_size=self.loader.batch_size,
+            mix_per_batch=mix.settings.clips_per_batch(self.loader.batch_size),
+            seed=mix.seed,
+        )
+        return self._loader(ConcatDataset([own, extra]), batch_sampler=batches)
+
+    def val_dataloader(self) -> DataLoader:
+        # Speed 1 only: this picks the best checkpoint every epoch, and test-time speeds would
+        # multiply its cost; the final test and `sousa-train eval` use loader.eval_speeds.
+        return self.loader_for("val", train=False, eval_speeds=(1.0,))
+
+    def _loader(self, dataset: Dataset, **batching: Any) -> DataLoader:
+        """A loader of ``dataset`` batched as ``batching`` says, with our worker settings."""
+        workers = self.loader.num_workers
+        return DataLoader(
+            dataset,
+            **batching,
             num_workers=workers,
             collate_fn=collate_clips,
             persistent_workers=workers > 0,
             pin_memory=False,
             worker_init_fn=_ignore_interrupts if workers > 0 else None,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader_for("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        # Speed 1 only: this picks the best checkpoint every epoch, and test-time speeds would
-        # multiply its cost; the final test and `sousa-train eval` use loader.eval_speeds.
-        return self.loader_for("val", train=False, eval_speeds=(1.0,))
 
 
 def _ignore_interrupts(worker_id: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sousa_train.config.paths import cache_dir
-from sousa_train.config.settings import DatasetSpec, ExperimentConfig
+from sousa_train.config.settings import DatasetSpec, ExperimentConfig, MixSettings
 
 if TYPE_CHECKING:
     from sousa_train.data.reader import SousaDataset
@@ -88,3 +88,19 @@ def open_experiment_data(cfg: ExperimentConfig) -> SousaDataset:
     from sousa_train.data.reader import open_dataset
 
     return open_dataset(dataset_root(cfg.data), cfg.select, seed=cfg.train.seed)
+
+
+def open_mix_data(mix: MixSettings) -> SousaDataset:
+    """The ``mix`` data set, whole (``select`` is the experiment's own data set's alone); only
+    its train split is read, so that is the split it must have."""
+    from sousa_train.data.clips import DatasetError
+    from sousa_train.data.reader import open_dataset
+
+    dataset = open_dataset(dataset_root(mix.data))
+    if not dataset.clips("train"):
+        raise DatasetError(
+            f"{dataset.root}: data set {mix.data.name!r} (mix.data) has no train clips to mix "
+            "into the training batches; check its split assignment with `sousa-train data "
+            "check`, or name another data set in mix.data."
+        )
+    return dataset

@@ -32,6 +32,7 @@ from sousa_train.rundir.sync import RunSyncer
 from sousa_train.rundir.writer import RunLog
 
 if TYPE_CHECKING:
+    from sousa_train.data.mixing import Mix
     from sousa_train.training.callbacks import GracefulStop
     from sousa_train.training.distributed import RunPlacement
     from sousa_train.training.trial import TrialReporter
@@ -184,7 +185,8 @@ def _train(
     import torch
 
     from sousa_train.data.datamodule import ClipDataModule
-    from sousa_train.data.sources import open_experiment_data
+    from sousa_train.data.mixing import Mix
+    from sousa_train.data.sources import open_experiment_data, open_mix_data
     from sousa_train.finetune.strategies import apply_strategy
     from sousa_train.models.transfer import initial_model
     from sousa_train.training.module import RudimentClassifier
@@ -193,6 +195,7 @@ def _train(
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dataset = open_experiment_data(cfg)
     dataset.require_trainable()
+    mix = None if cfg.mix is None else Mix(open_mix_data(cfg.mix), cfg.mix, cfg.train.seed)
     model, weights_from = initial_model(cfg, run.root.parent.parent)
     apply_strategy(model, cfg.strategy)
     accelerator = resolve_accelerator(cfg.train.accelerator, torch)
@@ -207,6 +210,7 @@ def _train(
             manifest=manifest,
             weights_from=weights_from,
             dataset=dataset,
+            mix=mix,
             counts=counts,
             parameters={"total": total, "trainable": trainable},
             sample_rate=model.sample_rate,
@@ -215,13 +219,14 @@ def _train(
             sweep=trial.record if trial is not None else None,
         )
     log.info(
-        "%s: %s/%s, %s, %d train / %d val / %d test clips, %s of %s parameters trainable, "
+        "%s: %s/%s, %s, %d train%s / %d val / %d test clips, %s of %s parameters trainable, "
         "%s, precision %s",
         cfg.name,
         cfg.model,
         cfg.variant,
         cfg.strategy,
         counts["train"],
+        "" if mix is None else f" ({mix.describe()})",
         counts["val"],
         counts["test"],
         f"{trainable:,}",
@@ -236,7 +241,7 @@ def _train(
         max_nonfinite_batches=cfg.train.max_nonfinite_batches,
         check_grad_finite=precision != "16-mixed",
     )
-    data = ClipDataModule(dataset, cfg.loader, model.sample_rate, cfg.augment.speed)
+    data = ClipDataModule(dataset, cfg.loader, model.sample_rate, cfg.augment.speed, mix)
     fit = build_trainer(cfg, run, runlog, accelerator, precision, is_zero=placement.is_zero)
     if trial is not None:
         fit.trainer.callbacks.append(trial)
@@ -257,6 +262,7 @@ def write_run_config(
     manifest: Path | None,
     weights_from: dict[str, Any] | None,
     dataset: Any,
+    mix: Mix | None,
     counts: dict[str, int],
     parameters: dict[str, int],
     sample_rate: int,
@@ -265,7 +271,8 @@ def write_run_config(
     sweep: dict[str, Any] | None = None,
 ) -> None:
     """config.json: everything needed to evaluate, resume or reproduce the run elsewhere;
-    ``sweep`` the trial it is (its sweep, study, number and sampled values)."""
+    ``mix`` the data set joint training mixed in (``cfg.mix``), ``sweep`` the trial it is
+    (its sweep, study, number and sampled values)."""
     from sousa_train.rudiments import RUDIMENTS
 
     write_json_atomic(
@@ -278,6 +285,7 @@ def write_run_config(
             "data_root": str(dataset.root),
             "data_fingerprint": dataset.fingerprint,
             "clips": counts,
+            "mix_data": mix.record() if mix is not None else None,
             "classes": [
                 {"id": r.class_id, "slug": r.slug, "name": r.name, "family": r.family}
                 for r in RUDIMENTS
