@@ -217,12 +217,13 @@ async def test_slash_filters_by_name_or_model_and_escape_clears(
         assert table.has_focus and table.row_count == 1
         await pilot.press("slash", "escape")
         assert table.row_count == len(manifest.experiments) + len(manifest.sweeps)
-        await pilot.press("slash", "r", "h", "y", "t", "h", "m")  # matches the model name
+        await pilot.press("slash", *"strokecnn")  # matches the model name alone
         # a sweep matches by its experiment's model too
         assert list(table._rows) == [
             "demo-quick",
-            "sousa-pretrain",
-            "sousa-finetune",
+            "strokes-pretrain",
+            "strokes-finetune",
+            "strokes-joint",
             "demo-quick-search",
         ]
 
