@@ -14,7 +14,7 @@ from sousa_train.models.efficientat import (
     MobileNetV3,
     build,
 )
-from sousa_train.models.frontends import SILENCE, EfficientATMel
+from sousa_train.models.frontends import PREEMPHASIS, SILENCE, EfficientATMel
 from sousa_train.models.registry import build_model
 
 
@@ -100,7 +100,7 @@ def test_frontend_skips_padding_without_changing_a_frame(rate: int) -> None:
     for row, length in enumerate([n, rate // 2, 2 * rate + 3, 0]):
         wave[row, :length] = 0.1 * torch.randn(length)
     wave[4, rate - 1] = 1.0  # a click on the clip's very last sample, then padding
-    x = wave[:, 1:] - 0.97 * wave[:, :-1]
+    x = wave[:, 1:] - PREEMPHASIS * wave[:, :-1]
     whole = front._logmel(x)
     got = front(wave)
     assert got.shape == whole.shape
