@@ -247,6 +247,21 @@ def test_mix_errors_name_the_key(tmp_path: Path, mix: str, needles: list[str]) -
     assert_refused(path, needles)
 
 
+@pytest.mark.parametrize(
+    ("model", "slip", "needles"),
+    [
+        ("rhythmcnn", 35, ["experiments.x.augment.slip_ms", "'rhythmcnn'", "only strokecnn"]),
+        ("strokecnn", -5, ["experiments.x.augment.slip_ms is -5", "must not be negative"]),
+    ],
+)
+def test_slips_need_strokes_to_move(tmp_path: Path, model: str, slip: int, needles: list) -> None:
+    experiment = f"[experiments.x]\nmodel = '{model}'\nstrategy = 'from_scratch'\ndata = 'd'\n"
+    path = write(tmp_path, f"{BASE}{experiment}augment = {{ slip_ms = {slip} }}\n")
+    assert_refused(path, needles)
+    good = write(tmp_path, f"{BASE}{experiment.replace(model, 'strokecnn')}augment.slip_ms = 35\n")
+    assert load_manifest(good).experiments["x"].augment.slip_ms == 35.0
+
+
 def test_a_mix_is_checked_again_under_overrides_and_platforms(tmp_path: Path) -> None:
     manifest = load_manifest(write(tmp_path, MIXED))
     with pytest.raises(ManifestError, match=r"command line override.*mix\.share is 1\.5"):

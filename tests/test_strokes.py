@@ -27,6 +27,7 @@ from sousa_train.models.strokes import (
     StrokeView,
     onset_envelope,
     performance_span,
+    slip_strokes,
     stroke_canvas,
     stroke_period,
 )
@@ -122,3 +123,35 @@ def test_the_canvas_keeps_each_strokes_energy_whatever_the_scale() -> None:
         assert float(canvas.sum() * per_frame) == pytest.approx(5.0, rel=1e-4)
     beyond = stroke_canvas(features, torch.tensor([2.0]), 80)
     assert torch.all(beyond[..., 50:] == 0)
+
+
+def test_slips_move_each_stroke_within_bounds_and_keep_the_order() -> None:
+    """Strokes 120 ms apart, each smeared over five frames as a 25 ms window smears it,
+    slipped by up to 35 ms: each lands within 35 ms of where it was played, keeps its order
+    and its peak, and they do move, differently in each clip."""
+    played_at = torch.arange(50, 950, 12)
+    strokes = torch.zeros(64, 1, 1000)
+    strokes[..., played_at] = 1.0
+    strokes = F.conv1d(strokes, torch.tensor([[[1 / 3, 2 / 3, 1.0, 2 / 3, 1 / 3]]]), padding=2)
+    slipped = slip_strokes(strokes, 100.0, 35.0)
+    frames = torch.arange(1000, dtype=torch.float32)
+    near = (frames[None] - played_at[:, None]).abs() <= 6  # 35 ms, and the smear
+    moved = []
+    for clip in slipped[:, 0]:
+        assert torch.all((clip * near).amax(-1) >= 0.6)  # every stroke is still there
+        centre = (clip * frames * near).sum(-1) / (clip * near).sum(-1)
+        assert torch.all(centre[1:] > centre[:-1])
+        moved.append(centre - played_at)
+    shift = torch.stack(moved)
+    assert shift.abs().max() <= 3.5 + 0.5
+    assert shift.abs().mean() > 0.8 and shift.std(dim=0).mean() > 0.8
+
+
+def test_slips_act_in_training_only(rooms: Rooms) -> None:
+    """``predict`` and ``eval`` see the clip as played; training sees it slipped."""
+    wave = played("single_paradiddle", 120, rooms)
+    plain, slipping = StrokeView(RATE, 32, length=384), StrokeView(RATE, 32, length=384, slip_ms=35)
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(wave), slipping.eval()(wave))
+        plain.jitter = slipping.jitter = 0.0
+        assert not torch.allclose(plain.train()(wave), slipping.train()(wave), atol=1e-3)

@@ -184,6 +184,7 @@ class Manifest:
         _check_model_scalars(origin, where, model, table)
         variant = table.get("variant") or MODELS[model].default_variant
         sections = _sections(origin, where, table)
+        _check_slips(origin, where, model, sections["augment"].slip_ms)
         return ExperimentConfig(
             name=name,
             model=model,
@@ -414,6 +415,16 @@ def _check_model_scalars(origin: Any, where: str, model: str, table: dict) -> No
     if table.get("n_mels") is not None and not MODELS[model].mel_bins_setting:
         raise ManifestError(
             f"{origin}: {where}.n_mels: model {model!r} has a fixed mel filterbank; remove it."
+        )
+
+
+def _check_slips(origin: Any, where: str, model: str, slip_ms: float) -> None:
+    """``augment.slip_ms`` needs a frontend that finds strokes to move."""
+    if slip_ms and not MODELS[model].slips_setting:
+        able = ", ".join(name for name, e in MODELS.items() if e.slips_setting)
+        raise ManifestError(
+            f"{origin}: {where}.augment.slip_ms: model {model!r} sees a plain clock, with no "
+            f"strokes to move; only {able} can. Remove augment.slip_ms or change the model."
         )
 
 

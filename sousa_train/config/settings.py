@@ -118,6 +118,9 @@ class AugmentSettings:
     time_stretch: float = 0.0
     # Speed factors are log-uniform in [1 / (1 + speed), 1 + speed]; 0 is off.
     speed: float = 0.0
+    # Each stroke early or late by up to this many milliseconds (uniform), as a sloppier
+    # player would place it; only models whose frontend finds strokes (strokecnn). 0 is off.
+    slip_ms: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ class ModelEntry:
     """The input rate by default, which is also the rate published weights were trained at."""
     mel_bins_setting: bool = False
     """Whether the builder takes ``n_mels`` (fewer mel bins make a from-scratch model cheaper)."""
+    slips_setting: bool = False
+    """Whether the builder takes ``slip_ms`` (``augment.slip_ms``): its frontend finds strokes
+    on a frame axis it can move them along."""
     has_pretrained: bool = True
     """Whether published weights exist; without them only ``from_scratch`` (or a transfer
     from one of our own runs) makes sense."""
@@ -141,6 +144,7 @@ MODELS: dict[str, ModelEntry] = {
         default_variant="small",
         sample_rate=16000,
         mel_bins_setting=True,
+        slips_setting=True,
         has_pretrained=False,
     ),
 }
@@ -166,6 +170,7 @@ def build_model(
     pretrained: str | None = None,
     sample_rate: int | None = None,
     n_mels: int | None = None,
+    slip_ms: float = 0.0,
 ) -> AudioClassifier:
     """Build a registered model; each model module exposes ``build(...)``."""
     e = entry(name)
@@ -180,6 +185,10 @@ def build_model(
                 f"model {name!r} has a fixed mel filterbank; remove the n_mels setting"
             )
         options["n_mels"] = n_mels
+    if slip_ms:
+        if not e.slips_setting:
+            raise UnknownModelError(f"model {name!r} cannot move strokes; remove augment.slip_ms")
+        options["slip_ms"] = slip_ms
     if pretrained is not None:
         from sousa_train.models.download import resolve_file
 
@@ -205,4 +214,5 @@ def experiment_model(cfg: ExperimentConfig, *, pretrained: str | None) -> AudioC
         pretrained=pretrained,
         sample_rate=cfg.sample_rate,
         n_mels=cfg.n_mels,
+        slip_ms=cfg.augment.slip_ms,
     )

@@ -53,11 +53,13 @@ def build(
     pretrained: str | None,
     sample_rate: int,
     n_mels: int = DEFAULT_MEL_BINS,
+    slip_ms: float = 0.0,
 ) -> AudioClassifier:
-    """A StrokeCNN behind the stroke view of a 25 ms / 10 ms log-mel at ``sample_rate``."""
+    """A StrokeCNN behind the stroke view of a 25 ms / 10 ms log-mel at ``sample_rate``;
+    ``slip_ms`` moves its strokes in training (``augment.slip_ms``)."""
     refuse_published_weights("strokecnn", pretrained)
     spec = VARIANTS[variant]
-    view = StrokeView(sample_rate, n_mels, length=spec["length"])
+    view = StrokeView(sample_rate, n_mels, length=spec["length"], slip_ms=slip_ms)
     return AudioClassifier(
         view,
         StrokeCNN(n_mels + 2, spec["width"], num_classes),

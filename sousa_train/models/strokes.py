@@ -52,6 +52,9 @@ LOUD_FRAMES = 10
 # the stroke's ring.
 SPAN_MARGIN = 1.15
 AXES = ("performance", "strokes")
+# Slips (training only): knots of the warp lie this many times the largest slip apart, so
+# two neighbouring knots never cross and strokes keep their order.
+SLIP_KNOT_SPACING = 2.3
 
 
 def onset_envelope(logmel: Tensor) -> Tensor:
@@ -134,6 +137,32 @@ def performance_span(logmel: Tensor) -> tuple[Tensor, Tensor]:
     return first, last
 
 
+def slip_strokes(logmel: Tensor, frame_rate: float, slip_ms: float) -> Tensor:
+    """``logmel`` [B, F, T] as a sloppier drummer would have played it: each stroke early or
+    late by up to ``slip_ms``.
+
+    A piecewise-linear warp of the frame axis: knots every :data:`SLIP_KNOT_SPACING` times
+    ``slip_ms``, each moved by a uniform draw in ``[-slip_ms, slip_ms]`` and a random phase
+    per clip, so strokes between two knots move together and never pass each other. It moves
+    frames, not samples, so a stroke keeps its pitch and ring however far it moves."""
+    b, f, t = logmel.shape
+    most = slip_ms / 1000 * frame_rate
+    spacing = SLIP_KNOT_SPACING * most
+    knots = math.ceil(t / spacing) + 2
+    shift = torch.empty(b, knots, device=logmel.device).uniform_(-most, most)
+    frames = torch.arange(t, device=logmel.device, dtype=torch.float32)
+    phase = torch.rand(b, 1, device=logmel.device)
+    at = frames / spacing + phase
+    low = at.floor().long().clamp(max=knots - 2)
+    frac = at - low
+    moved = shift.gather(1, low) * (1 - frac) + shift.gather(1, low + 1) * frac
+    source = (frames + moved).clamp(0, t - 1)
+    first = source.floor().long().clamp(max=t - 2)
+    weight = (source - first).unsqueeze(1)
+    index = first.unsqueeze(1).expand(b, f, t)
+    return logmel.gather(-1, index) * (1 - weight) + logmel.gather(-1, index + 1) * weight
+
+
 def stroke_canvas(
     features: Tensor, frames_per_output: Tensor, length: int, start: Tensor | None = None
 ) -> Tensor:
@@ -180,7 +209,9 @@ class StrokeView(nn.Module):
       factor where it does not (README, "Real SOUSA audio").
 
     In training the unit is jittered by up to ``jitter`` (log-uniform), so the network does
-    not rely on an exact estimate.
+    not rely on an exact estimate, and with ``slip_ms`` each stroke is moved by up to that
+    many milliseconds first (:func:`slip_strokes`), so the network hears every player as a
+    sloppier one too (``augment.slip_ms``).
     """
 
     def __init__(
@@ -192,6 +223,7 @@ class StrokeView(nn.Module):
         axis: Literal["performance", "strokes"] = "performance",
         frames_per_stroke: int = 4,
         jitter: float = 0.03,
+        slip_ms: float = 0.0,
     ) -> None:
         super().__init__()
         if axis not in AXES:
@@ -202,6 +234,7 @@ class StrokeView(nn.Module):
         self.axis = axis
         self.frames_per_stroke = frames_per_stroke
         self.jitter = jitter
+        self.slip_ms = slip_ms
 
     def forward(self, wave: Tensor) -> Tensor:
         with torch.autocast(device_type=wave.device.type, enabled=False):
@@ -209,6 +242,8 @@ class StrokeView(nn.Module):
 
     def from_logmel(self, logmel: Tensor) -> Tensor:
         """The view of a log-mel ``[B, n_mels, T]`` already computed by :attr:`mel`."""
+        if self.training and self.slip_ms > 0:
+            logmel = slip_strokes(logmel, self.frame_rate, self.slip_ms)
         onsets = onset_envelope(logmel)
         rows = torch.cat(
             [logmel, (onsets / (onsets.amax(dim=-1, keepdim=True) + 1e-6)).unsqueeze(1)], dim=1
@@ -241,4 +276,6 @@ class StrokeView(nn.Module):
         return unit
 
     def extra_repr(self) -> str:
-        return f"axis={self.axis}, length={self.length}, jitter={self.jitter}"
+        return (
+            f"axis={self.axis}, length={self.length}, jitter={self.jitter}, slip_ms={self.slip_ms}"
+        )
