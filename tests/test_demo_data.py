@@ -19,7 +19,14 @@ import pytest
 import soundfile as sf
 
 from sousa_train.data.demo.patterns import PATTERNS
-from sousa_train.data.demo.render import SILENCE_SEC, DemoDataError, generate_demo_dataset
+from sousa_train.data.demo.render import (
+    SILENCE_SEC,
+    TIERS,
+    DemoDataError,
+    draw_profile,
+    generate_demo_dataset,
+    perform,
+)
 from sousa_train.data.reader import open_dataset
 from sousa_train.rudiments import NUM_CLASSES, SLUGS
 from tests.cli import sousa_train
@@ -263,6 +270,25 @@ def test_stroke_table_follows_the_stickings(samples: list[dict], strokes: dict) 
         ):
             assert row["num_strokes"] == sum(s["stroke_type"] != "bounce" for s in clip)
     assert sum(s["stroke_type"] == "bounce" for c in clips("multiple_bounce_roll") for s in c) > 0
+
+
+def test_a_fast_beginner_slips_past_the_grid_as_sousas_beginners_do() -> None:
+    """Slips are the player's whole timing spread, not cut at half a slot: at 180 bpm a
+    beginner's sixteenths (42 ms apart) land about 50 ms off, so some swap places, as 9-19 %
+    of neighbouring strokes do for SOUSA's fast beginners; a professional's never do."""
+    pattern = PATTERNS["single_stroke_roll"]
+    for tier, swaps in ((TIERS[0], (0.03, 0.4)), (TIERS[-1], (0.0, 0.0))):
+        spread, swapped = [], []
+        for seed in range(8):
+            rng = np.random.default_rng(seed)
+            profile = draw_profile(seed, "train", tier, rng)
+            perf = perform(pattern, profile, 180, 4 * 60 / 180 * pattern.beats_per_cycle, rng)
+            lead = perf.lead.astype(bool)
+            spread.append(np.std((perf.times - perf.intended)[lead]) * 1000 / profile.timing_ms)
+            played = perf.times[np.argsort(perf.intended, kind="stable")]
+            swapped.append(float(np.mean(np.diff(played) < 0)))
+        assert 0.8 < float(np.median(spread)) < 1.2, (tier.name, spread)
+        assert swaps[0] <= float(np.mean(swapped)) <= swaps[1], (tier.name, swapped)
 
 
 def test_accents_and_grace_notes_are_audible(
