@@ -54,7 +54,12 @@ def test_paper_matrix_is_20_experiments_on_official_weights() -> None:
 
 
 # Settings added since, with the value that leaves an experiment as it was (off).
-ADDED_OFF = {".augment.speed": 0.0, ".loader.eval_speeds": [1.0], ".train.ema_decay": 0.0}
+ADDED_OFF = {
+    ".augment.speed": 0.0,
+    ".augment.slip_ms": 0.0,
+    ".loader.eval_speeds": [1.0],
+    ".train.ema_decay": 0.0,
+}
 
 
 def _same_where_known(before: Any, after: Any, at: str = "") -> list[str]:
