@@ -20,6 +20,7 @@ import soundfile as sf
 
 from sousa_train.data.demo.patterns import PATTERNS
 from sousa_train.data.demo.render import (
+    CYCLES,
     SILENCE_SEC,
     TIERS,
     DemoDataError,
@@ -282,7 +283,7 @@ def test_a_fast_beginner_slips_past_the_grid_as_sousas_beginners_do() -> None:
         for seed in range(8):
             rng = np.random.default_rng(seed)
             profile = draw_profile(seed, "train", tier, rng)
-            perf = perform(pattern, profile, 180, 4 * 60 / 180 * pattern.beats_per_cycle, rng)
+            perf = perform(pattern, profile, 180, CYCLES * 60 / 180 * pattern.beats_per_cycle, rng)
             lead = perf.lead.astype(bool)
             spread.append(np.std((perf.times - perf.intended)[lead]) * 1000 / profile.timing_ms)
             played = perf.times[np.argsort(perf.intended, kind="stable")]
