@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 extra=""
 [ "${1:-}" = "dev" ] && extra="[dev]"
 
-apt_packages=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils)
+apt_packages=(libsndfile1 libportaudio2 libfluidsynth3 pulseaudio pulseaudio-utils)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
   missing=()
   for p in "${apt_packages[@]}"; do

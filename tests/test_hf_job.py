@@ -71,6 +71,9 @@ def test_dry_run_prints_image_flavor_timeout_secret_names_and_the_command(
     assert command[:2] == ["bash", "-c"]
     script = command[2]
     assert f"git checkout --quiet {head()}" in script and "pip install --quiet ." in script
+    assert script.index("install -y -qq --no-install-recommends libfluidsynth3") < script.index(
+        "sousa-train run"
+    )
     assert "train.max_epochs=1" in script and f"--sync-to file://{tmp_path}/mirror" in script
 
 

@@ -20,8 +20,9 @@ from sousa_train.data.demo.render import (
     _stream,
     draw_profile,
     play,
+    stroke_bank,
 )
-from sousa_train.data.demo.synth import Rooms, StrokeBank
+from sousa_train.data.demo.synth import Rooms
 from sousa_train.models.frontends import EfficientATMel
 from sousa_train.models.strokes import (
     StrokeView,
@@ -46,7 +47,7 @@ def played(slug: str, tempo: int, rooms: Rooms, player: int = 0) -> torch.Tensor
     """``slug`` at ``tempo`` bpm by one professional player, as a waveform ``[1, N]``; the
     same take (room, slips, levels) at every tempo."""
     profile = draw_profile(1, "train", PROFESSIONAL, _stream(1, player))
-    bank = StrokeBank(profile.drum, profile.touches, RATE, _stream(2, player))
+    bank = stroke_bank(profile, RATE, _stream(2, player))
     take = play(PATTERNS[slug], profile, bank, rooms, tempo, _stream(3, player))
     return torch.from_numpy(take.wave).float()[None]
 

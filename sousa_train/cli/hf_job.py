@@ -24,6 +24,12 @@ from sousa_train.models.pretrained import official_weights
 # The torch the project pins (pyproject.toml) on the CUDA it was built for; devel images
 # carry git, which the job needs to fetch the project.
 IMAGE = "pytorch/pytorch:2.14.1-cuda13.0-cudnn9-devel"
+FLUIDSYNTH = (
+    "{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
+    " --no-install-recommends libfluidsynth3; }"
+    " >/dev/null 2>&1 || echo 'libfluidsynth3 not installed: demo data sets will not render' >&2"
+)
+"""The demo renderer's system library (the image lacks it); a job on Hub data runs without."""
 FLAVOR = "a10g-small"
 TIMEOUT = "8h"
 # Every job this command submits carries this label, so `hf-jobs` lists ours alone.
@@ -84,6 +90,7 @@ def job_command(
             f"git clone --quiet {shlex.quote(repo)} sousaphone",
             "cd sousaphone",
             f"git checkout --quiet {shlex.quote(commit)}",
+            FLUIDSYNTH,
             "pip install --quiet .",
             *([shlex.join(["sousa-train", "weights", "fetch", weights])] if weights else []),
             shlex.join(run),

@@ -32,10 +32,17 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from sousa_train.data.demo.patterns import PATTERNS, Pattern
+from sousa_train.data.demo.soundfont import (
+    SAMPLED_KITS,
+    SampledBank,
+    SampledDrum,
+    SynthUnavailable,
+)
 from sousa_train.data.demo.synth import (
     KITS,
     PRESETS,
     Acoustics,
+    Bank,
     Drum,
     Preset,
     Rooms,
@@ -45,12 +52,13 @@ from sousa_train.data.demo.synth import (
 )
 
 GENERATOR = "sousaphone-demo"
-VERSION = 4
+VERSION = 5
 """Bumped when the same parameters render other audio: 2 added SOUSA's mic distance per
 preset, its reverb amounts, noise floors measured on real clips, and the practice pad kit;
 3 times every clip as SOUSA's generator does (four whole cycles from the first stroke, grace
 slots in the grid, tempos 60-180, full-size timing errors, its grace-note levels); 4 no longer
-bounds a stroke's timing error by its grid slot, so fast beginners swap strokes as SOUSA's do."""
+bounds a stroke's timing error by its grid slot, so fast beginners swap strokes as SOUSA's do;
+5 gives seven of every twelve players a soundfont's sampled snare played by FluidSynth."""
 
 TEMPO_BPM = (60, 180)
 """SOUSA draws each player's tempo from this range, the same for every rudiment."""
@@ -150,7 +158,7 @@ class Profile:
     split: str
     tier: Tier
     dominant_hand: str
-    drum: Drum
+    drum: Drum | SampledDrum
     touches: tuple[Touch, Touch]
     timing_ms: float
     accent_db: float
@@ -181,6 +189,21 @@ def _normal(rng: np.random.Generator, spec: tuple[float, float], lo: float, hi: 
     return float(np.clip(rng.normal(*spec), lo, hi))
 
 
+def _draw_drum(rng: np.random.Generator) -> Drum | SampledDrum:
+    """One of the synthesized kits or of the soundfont's, all equally likely."""
+    pick = int(rng.integers(len(KITS) + len(SAMPLED_KITS)))
+    if pick < len(KITS):
+        return Drum.draw(KITS[pick], rng)
+    return SampledDrum(list(SAMPLED_KITS)[pick - len(KITS)])
+
+
+def stroke_bank(profile: Profile, sample_rate: int, rng: np.random.Generator) -> Bank:
+    """The player's drum, pre-rendered: synthesized, or the soundfont kit's snare."""
+    if isinstance(profile.drum, SampledDrum):
+        return SampledBank(profile.drum, sample_rate)
+    return StrokeBank(profile.drum, profile.touches, sample_rate, rng)
+
+
 def draw_profile(number: int, split: str, tier: Tier, rng: np.random.Generator) -> Profile:
     """A player; the two hands differ a little in level, timing and timbre, as real ones do."""
     lead_touch = Touch(
@@ -197,7 +220,7 @@ def draw_profile(number: int, split: str, tier: Tier, rng: np.random.Generator) 
         split=split,
         tier=tier,
         dominant_hand="left" if rng.random() < 0.15 else "right",
-        drum=Drum.draw(KITS[int(rng.integers(len(KITS)))], rng),
+        drum=_draw_drum(rng),
         touches=(lead_touch, other_touch),
         timing_ms=_normal(rng, tier.timing_ms, 3.0, 80.0) * TIMING_SCALE,
         accent_db=_normal(rng, tier.accent_db, 6.0, 12.0),
@@ -323,7 +346,7 @@ class Take:
 def play(
     pattern: Pattern,
     profile: Profile,
-    bank: StrokeBank,
+    bank: Bank,
     rooms: Rooms,
     tempo_bpm: int,
     rng: np.random.Generator,
@@ -514,7 +537,7 @@ class _Writer:
         self.samples: list[dict[str, Any]] = []
         self.strokes: dict[str, list[Any]] = {name: [] for name in STROKE_SCHEMA.names}
 
-    def clip(self, profile: Profile, bank: StrokeBank, slug: str, rng: np.random.Generator) -> None:
+    def clip(self, profile: Profile, bank: Bank, slug: str, rng: np.random.Generator) -> None:
         sr = self.sample_rate
         tempo = int(rng.integers(TEMPO_BPM[0], TEMPO_BPM[1] + 1))
         pattern = PATTERNS[slug]
@@ -638,13 +661,16 @@ def generate_demo_dataset(
         total = clips_per_rudiment * len(PATTERNS)
         count = 0
         for i, profile in enumerate(profiles):
-            bank = StrokeBank(profile.drum, profile.touches, sample_rate, _stream(seed, 2, i))
+            bank = stroke_bank(profile, sample_rate, _stream(seed, 2, i))
             for r, slug in enumerate(PATTERNS):
                 writer.clip(profile, bank, slug, _stream(seed, 3, i, r))
                 count += 1
                 if progress is not None:
                     progress(count, total)
         writer.close(profiles, params)
+    except SynthUnavailable as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DemoDataError(f"cannot render the demo data set into {out}: {exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

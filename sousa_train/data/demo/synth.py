@@ -12,6 +12,7 @@ rings more of the head's upper modes, has brighter snare wires and a sharper sti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -84,6 +85,15 @@ class Touch:
     position: float
 
 
+class Bank(Protocol):
+    """A player's pre-rendered strokes ``waves[hand, layer, variant, sample]``."""
+
+    sample_rate: int
+    waves: np.ndarray
+
+    def layer(self, level_db: np.ndarray) -> np.ndarray: ...
+
+
 class StrokeBank:
     """Pre-rendered strokes ``waves[hand, layer, variant]``, each peak-normalised to 1."""
 
@@ -127,13 +137,17 @@ class StrokeBank:
         self.waves = waves
 
     def layer(self, level_db: np.ndarray) -> np.ndarray:
-        """The nearest pre-rendered layer for each level: its timbre stands in for the stroke's."""
-        idx = np.rint((level_db - LAYER_DB[0]) / (LAYER_DB[1] - LAYER_DB[0])).astype(np.int64)
-        return np.clip(idx, 0, len(LAYER_DB) - 1)
+        return nearest_layer(level_db)
+
+
+def nearest_layer(level_db: np.ndarray) -> np.ndarray:
+    """The nearest pre-rendered layer for each level: its timbre stands in for the stroke's."""
+    idx = np.rint((level_db - LAYER_DB[0]) / (LAYER_DB[1] - LAYER_DB[0])).astype(np.int64)
+    return np.clip(idx, 0, len(LAYER_DB) - 1)
 
 
 def render(
-    bank: StrokeBank,
+    bank: Bank,
     times: np.ndarray,
     hands: np.ndarray,
     level_db: np.ndarray,
