@@ -8,8 +8,8 @@ drum, room, noise and output gain are drawn the same way for every rudiment.
 Determinism: every profile and every clip has its own random stream, keyed by (seed, profile,
 rudiment), so the same parameters give the same audio bytes whatever the order of work.
 
-Only numpy, soundfile and pyarrow are imported: the trainer calls ``generate_demo_dataset`` on
-first use, and the console may too.
+Only numpy, soundfile and pyarrow are imported, and FluidSynth once a sampled kit is played:
+the trainer calls ``generate_demo_dataset`` on first use, and the console may too.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ preset, its reverb amounts, noise floors measured on real clips, and the practic
 3 times every clip as SOUSA's generator does (four whole cycles from the first stroke, grace
 slots in the grid, tempos 60-180, full-size timing errors, its grace-note levels); 4 no longer
 bounds a stroke's timing error by its grid slot, so fast beginners swap strokes as SOUSA's do;
-5 gives seven of every twelve players a soundfont's sampled snare played by FluidSynth."""
+5 adds seven soundfont kits, sampled snares played by FluidSynth, to the five synthesized."""
 
 TEMPO_BPM = (60, 180)
 """SOUSA draws each player's tempo from this range, the same for every rudiment."""
