@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,7 +24,7 @@ from types import ModuleType
 
 import numpy as np
 
-from sousa_train.data.demo.synth import BANK_SECONDS, LAYER_DB, VARIANTS, nearest_layer
+from sousa_train.data.demo.synth import BANK_SECONDS, LAYER_DB, VARIANTS
 
 SOUNDFONT = "TimGM6mb.sf2"
 """The soundfont, from the pretty_midi package (GPL-2, by Tim Brechbill)."""
@@ -88,6 +89,23 @@ def _fluidsynth() -> ModuleType:
     return fluidsynth
 
 
+@cache
+def _write_float(fluidsynth: ModuleType) -> Callable[..., int]:
+    """libfluidsynth's ``fluid_synth_write_float``, which pyfluidsynth does not wrap: its
+    ``get_samples`` gives dithered 16-bit samples, too coarse for the quietest layers."""
+    args = (
+        ("synth", ctypes.c_void_p),
+        ("len", ctypes.c_int),
+        ("lout", ctypes.c_void_p),
+        ("loff", ctypes.c_int),
+        ("lincr", ctypes.c_int),
+        ("rout", ctypes.c_void_p),
+        ("roff", ctypes.c_int),
+        ("rincr", ctypes.c_int),
+    )
+    return fluidsynth.cfunc("fluid_synth_write_float", ctypes.c_int, *((n, k, 1) for n, k in args))
+
+
 class _Player:
     """One FluidSynth instance with a drum kit on channel 0, reverb and chorus off (the
     demo's rooms add the room), writing float samples."""
@@ -100,23 +118,7 @@ class _Player:
         sfid = self.synth.sfload(str(soundfont_path()))
         if sfid < 0 or self.synth.program_select(0, sfid, DRUM_BANK, program) != 0:
             raise SynthUnavailable(f"FluidSynth could not load drum kit {program} of {SOUNDFONT}")
-        self._write = fluidsynth.cfunc(
-            "fluid_synth_write_float",
-            ctypes.c_int,
-            *(
-                (name, kind, 1)
-                for name, kind in (
-                    ("synth", ctypes.c_void_p),
-                    ("len", ctypes.c_int),
-                    ("lout", ctypes.c_void_p),
-                    ("loff", ctypes.c_int),
-                    ("lincr", ctypes.c_int),
-                    ("rout", ctypes.c_void_p),
-                    ("roff", ctypes.c_int),
-                    ("rincr", ctypes.c_int),
-                )
-            ),
-        )
+        self._write = _write_float(fluidsynth)
 
     def strike(self, velocity: int, num_samples: int) -> np.ndarray:
         """One snare note from its first sample, mono (the mean of the two channels)."""
@@ -166,6 +168,3 @@ class SampledBank:
         layers = snare_layers(drum.program, sample_rate)
         shape = (2, len(LAYER_DB), VARIANTS, layers.shape[-1])
         self.waves = np.broadcast_to(layers[None, :, None], shape)
-
-    def layer(self, level_db: np.ndarray) -> np.ndarray:
-        return nearest_layer(level_db)

@@ -91,8 +91,6 @@ class Bank(Protocol):
     sample_rate: int
     waves: np.ndarray
 
-    def layer(self, level_db: np.ndarray) -> np.ndarray: ...
-
 
 class StrokeBank:
     """Pre-rendered strokes ``waves[hand, layer, variant]``, each peak-normalised to 1."""
@@ -136,9 +134,6 @@ class StrokeBank:
         waves /= np.abs(waves).max(axis=-1, keepdims=True)
         self.waves = waves
 
-    def layer(self, level_db: np.ndarray) -> np.ndarray:
-        return nearest_layer(level_db)
-
 
 def nearest_layer(level_db: np.ndarray) -> np.ndarray:
     """The nearest pre-rendered layer for each level: its timbre stands in for the stroke's."""
@@ -158,7 +153,7 @@ def render(
     length = bank.waves.shape[-1]
     out = np.zeros(num_samples + length, dtype=np.float32)
     starts = np.clip(np.rint(times * bank.sample_rate).astype(np.int64), 0, num_samples)
-    layers = bank.layer(level_db)
+    layers = nearest_layer(level_db)
     variants = rng.integers(0, VARIANTS, len(times))
     gains = (10.0 ** (level_db / 20.0)).astype(np.float32)
     waves = bank.waves
